@@ -1,0 +1,1 @@
+"""jaxloss benchmark suites (run with ``python -m benchmarks``)."""
