@@ -1,0 +1,155 @@
+"""Hinge losses for maximum-margin classifiers: hinge, squared hinge, categorical hinge.
+
+For ``hinge`` and ``squared_hinge``, labels are expected in ``{-1, 1}``; labels given in ``{0, 1}``
+are converted to ``{-1, 1}`` as Keras does: when *every* entry of ``y_true`` is 0 or 1 the whole
+array is mapped by ``2 y - 1`` (a batch mixing both conventions is taken as ``{-1, 1}``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxloss import _validation as v
+from jaxloss._loss import Loss
+from jaxloss._registry import register
+
+
+def _to_signed_labels(y_true: jax.Array) -> jax.Array:
+    is_binary = jnp.all((y_true == 0) | (y_true == 1))
+    return jnp.where(is_binary, 2.0 * y_true - 1.0, y_true)
+
+
+def hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+    """Hinge loss, ``mean(max(1 - y_true * y_pred, 0), axis=-1)``.
+
+    Args:
+      y_true: labels in ``{-1, 1}`` (or ``{0, 1}``, converted), shape ``[batch, d0, .. dN]``.
+      y_pred: raw scores, same shape.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> jaxloss.hinge([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])
+      Array([1.1, 1.5], dtype=float32)
+
+    Notes:
+      The gradient is 0 where the margin is met and ``-y_true / d`` elsewhere.
+    """
+    y_true, y_pred = v.match_shapes("hinge", y_true, y_pred)
+    y_true = _to_signed_labels(y_true)
+    return jnp.mean(jnp.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+
+
+def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+    """Squared hinge loss, ``mean(max(1 - y_true * y_pred, 0) ** 2, axis=-1)``.
+
+    Args:
+      y_true: labels in ``{-1, 1}`` (or ``{0, 1}``, converted), shape ``[batch, d0, .. dN]``.
+      y_pred: raw scores, same shape.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> jaxloss.squared_hinge([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])
+      Array([1.46, 2.26], dtype=float32)
+    """
+    y_true, y_pred = v.match_shapes("squared_hinge", y_true, y_pred)
+    y_true = _to_signed_labels(y_true)
+    return jnp.mean(jnp.square(jnp.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
+
+
+def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+    """Categorical (Crammer-Singer) hinge loss for one-hot targets.
+
+    ``pos = sum(y_true * y_pred, -1)``; ``neg = max((1 - y_true) * y_pred, -1)``;
+    ``loss = max(neg - pos + 1, 0)``.
+
+    Args:
+      y_true: one-hot targets (values in ``{0, 1}``), shape ``[batch, d0, .. dN]``.
+      y_pred: raw scores, same shape.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> jaxloss.categorical_hinge([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])
+      Array([1.2, 1.6], dtype=float32)
+    """
+    y_true, y_pred = v.match_shapes("categorical_hinge", y_true, y_pred)
+    positive = jnp.sum(y_true * y_pred, axis=-1)
+    negative = jnp.max((1.0 - y_true) * y_pred, axis=-1)
+    return jnp.maximum(negative - positive + 1.0, 0.0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Hinge(Loss):
+    """Class handle of :func:`hinge`.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(f"{float(jaxloss.Hinge()([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.1f}")
+      1.3
+    """
+
+    default_name: ClassVar[str] = "hinge"
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return hinge(y_true, y_pred)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SquaredHinge(Loss):
+    """Class handle of :func:`squared_hinge`.
+
+    Examples:
+      >>> import jaxloss
+      >>> loss = jaxloss.SquaredHinge()
+      >>> print(f"{float(loss([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.2f}")
+      1.86
+    """
+
+    default_name: ClassVar[str] = "squared_hinge"
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return squared_hinge(y_true, y_pred)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CategoricalHinge(Loss):
+    """Class handle of :func:`categorical_hinge`.
+
+    Examples:
+      >>> import jaxloss
+      >>> loss = jaxloss.CategoricalHinge()
+      >>> print(f"{float(loss([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.1f}")
+      1.4
+    """
+
+    default_name: ClassVar[str] = "categorical_hinge"
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return categorical_hinge(y_true, y_pred)
+
+
+register(hinge, Hinge, inputs="binary")
+register(squared_hinge, SquaredHinge, inputs="binary")
+register(categorical_hinge, CategoricalHinge, inputs="categorical")

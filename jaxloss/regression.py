@@ -1,0 +1,570 @@
+"""Regression losses: squared, absolute, percentage, log and robust errors, cosine, Dice, Tversky.
+
+Every function takes ``(y_true, y_pred)`` in Keras order and returns the unreduced per-sample loss
+(the input shape minus the last axis, unless the loss takes an ``axis``). ``y_true`` is cast to
+``y_pred``'s dtype; Keras' rank rule lines ``[batch]`` up with ``[batch, 1]``; other shapes must be
+equal, or ``y_true`` must broadcast to ``y_pred``, else ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxloss import _validation as v
+from jaxloss._loss import Loss
+from jaxloss._registry import register
+
+# Keras' backend.epsilon(): the floor used by MAPE, MSLE, Dice and Tversky.
+EPSILON = 1e-7
+
+
+def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+    """Mean of squared errors over the last axis.
+
+    ``loss = mean((y_true - y_pred) ** 2, axis=-1)``
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> jaxloss.mean_squared_error([[0., 1.], [0., 0.]], [[1., 1.], [1., 0.]])
+      Array([0.5, 0.5], dtype=float32)
+
+    Notes:
+      Non-finite inputs propagate (inf error gives inf; NaN gives NaN).
+    """
+    y_true, y_pred = v.match_shapes("mean_squared_error", y_true, y_pred)
+    return jnp.mean(jnp.square(y_pred - y_true), axis=-1)
+
+
+def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+    """Mean of absolute errors over the last axis.
+
+    ``loss = mean(|y_true - y_pred|, axis=-1)``
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> jaxloss.mean_absolute_error([[0., 1.], [0., 0.]], [[1., 1.], [1., 0.]])
+      Array([0.5, 0.5], dtype=float32)
+
+    Notes:
+      The gradient at zero error is 0 (``sign(0)``).
+    """
+    y_true, y_pred = v.match_shapes("mean_absolute_error", y_true, y_pred)
+    return jnp.mean(jnp.abs(y_pred - y_true), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+    """Mean absolute percentage error over the last axis.
+
+    ``loss = 100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)``
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+
+    Returns:
+      Per-sample loss in percent, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> jaxloss.mean_absolute_percentage_error([[2., 4.]], [[1., 5.]])
+      Array([37.5], dtype=float32)
+
+    Notes:
+      ``y_true == 0`` is floored to ``1e-7`` as in Keras: the loss is large (1e9 * |y_pred|) but
+      finite, and so is its gradient.
+    """
+    y_true, y_pred = v.match_shapes("mean_absolute_percentage_error", y_true, y_pred)
+    ratio = jnp.abs(y_true - y_pred) / jnp.maximum(jnp.abs(y_true), EPSILON)
+    return 100.0 * jnp.mean(ratio, axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+    """Mean squared error between ``log(1 + y)`` of targets and predictions.
+
+    ``loss = mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1)) ** 2, axis=-1)``
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(f"{float(jaxloss.mean_squared_logarithmic_error([[1., 3.]], [[0., 3.]])[0]):.4f}")
+      0.2402
+
+    Notes:
+      Negative values are floored at ``1e-7`` (as in Keras), so negative inputs give a finite loss
+      and a zero gradient with respect to the floored entries.
+    """
+    y_true, y_pred = v.match_shapes("mean_squared_logarithmic_error", y_true, y_pred)
+    log_pred = jnp.log1p(jnp.maximum(y_pred, EPSILON))
+    log_true = jnp.log1p(jnp.maximum(y_true, EPSILON))
+    return jnp.mean(jnp.square(log_pred - log_true), axis=-1)
+
+
+def _l2_normalize(x: jax.Array, axis: int) -> jax.Array:
+    # The floor on the squared norm keeps zero vectors at 0 with a finite gradient.
+    squared = jnp.sum(jnp.square(x), axis=axis, keepdims=True)
+    return x * jax.lax.rsqrt(jnp.maximum(squared, 1e-12))
+
+
+def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, axis: int = -1) -> jax.Array:
+    """Negative cosine similarity along ``axis`` (so minimising it aligns the vectors).
+
+    ``loss = -sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``, in ``[-1, 1]``.
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+      axis: the axis along which the similarity is computed.
+
+    Returns:
+      Per-sample loss, the input shape without ``axis``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast; ``axis`` out of range.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(jaxloss.cosine_similarity([[0., 1.], [1., 1.]], [[1., 0.], [1., 1.]]))
+      [-0. -1.]
+
+    Notes:
+      A zero vector on either side gives 0 (not NaN) and a finite gradient.
+    """
+    y_true, y_pred = v.match_shapes("cosine_similarity", y_true, y_pred)
+    axis = v.normalize_axis("cosine_similarity", "y_pred", axis, y_pred.ndim)
+    return -jnp.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
+
+
+def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0) -> jax.Array:
+    """Huber loss: quadratic for small errors, linear beyond ``delta``.
+
+    ``x = y_pred - y_true``; ``loss = mean(0.5 x^2 if |x| <= delta else delta (|x| - 0.5 delta))``
+    over the last axis.
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+      delta: the error at which the loss turns linear; must be > 0.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: ``delta <= 0``; shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(jaxloss.huber([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]]))
+      [0.18 0.13]
+
+    Notes:
+      Linear growth keeps gradients bounded by ``delta`` even for huge errors.
+    """
+    v.check_option("huber", "delta", isinstance(delta, jax.Array) or delta > 0, "> 0", delta)
+    y_true, y_pred = v.match_shapes("huber", y_true, y_pred)
+    error = jnp.abs(y_pred - y_true)
+    delta = jnp.asarray(delta, y_pred.dtype)
+    quadratic = jnp.minimum(error, delta)
+    # Splitting |x| into its quadratic and linear parts avoids a `where` over two branches
+    # (one of which would be evaluated, and differentiated, at huge values).
+    linear = error - quadratic
+    return jnp.mean(0.5 * jnp.square(quadratic) + delta * linear, axis=-1)
+
+
+def log_cosh(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
+    """Mean of ``log(cosh(y_pred - y_true))`` over the last axis.
+
+    Computed as ``x + softplus(-2x) - log(2)``, which is exact and stays finite for errors far
+    beyond where ``cosh`` overflows (float32 ``cosh`` overflows at |x| ~ 89; this is fine at 1e4).
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(f"{float(jaxloss.log_cosh([[0., 1.], [0., 0.]], [[1., 1.], [0., 0.]])[0]):.3f}")
+      0.217
+      >>> print(f"{float(jaxloss.log_cosh([[0.]], [[1e4]])[0]):.1f}")
+      9999.3
+
+    Notes:
+      Behaves like ``x^2 / 2`` for small errors and ``|x| - log 2`` for large ones; the gradient
+      is ``tanh(x)``, bounded by 1.
+    """
+    y_true, y_pred = v.match_shapes("log_cosh", y_true, y_pred)
+    x = jnp.abs(y_pred - y_true)
+    return jnp.mean(x + jax.nn.softplus(-2.0 * x) - jnp.log(2.0).astype(x.dtype), axis=-1)
+
+
+def _axis_tuple(owner: str, axis: int | tuple[int, ...] | list[int] | None) -> tuple | int | None:
+    if axis is None or isinstance(axis, int):
+        return axis
+    if isinstance(axis, (tuple, list)) and all(isinstance(a, int) for a in axis):
+        return tuple(axis)
+    raise TypeError(f"{owner}: `axis` must be None, an int or a tuple of ints; got {axis!r}.")
+
+
+def dice(
+    y_true: ArrayLike, y_pred: ArrayLike, axis: int | tuple[int, ...] | None = None
+) -> jax.Array:
+    """Dice loss, ``1 - 2|X ∩ Y| / (|X| + |Y|)``, for segmentation masks and probabilities.
+
+    ``loss = 1 - 2 sum(y_true * y_pred, axis) / (sum(y_true, axis) + sum(y_pred, axis) + 1e-7)``
+
+    Args:
+      y_true: targets in ``[0, 1]``, any shape.
+      y_pred: predicted probabilities, same shape.
+      axis: axes summed over; ``None`` (Keras' default) sums over everything and returns a
+        scalar; ``(1, 2, 3)`` on ``[batch, H, W, C]`` gives one loss per image.
+
+    Returns:
+      The loss with ``axis`` reduced.
+
+    Raises:
+      ValueError: shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> y_true = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+      >>> y_pred = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
+      >>> print(jaxloss.dice(y_true, y_pred, axis=(1, 2, 3)))
+      [0.5 0.7575758]
+
+    Notes:
+      Two empty masks give 0 (the epsilon keeps the ratio finite).
+    """
+    axis = _axis_tuple("dice", axis)
+    y_true, y_pred = v.match_shapes("dice", y_true, y_pred)
+    intersection = jnp.sum(y_true * y_pred, axis=axis)
+    total = jnp.sum(y_true, axis=axis) + jnp.sum(y_pred, axis=axis)
+    return 1.0 - 2.0 * intersection / (total + EPSILON)
+
+
+def tversky(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    axis: int | tuple[int, ...] | None = None,
+) -> jax.Array:
+    """Tversky loss: Dice with separate weights on false positives and false negatives.
+
+    ``loss = 1 - TP / (TP + alpha FN + beta FP + 1e-7)`` with ``TP = sum(y_true y_pred)``,
+    ``FN = sum(y_true (1 - y_pred))``, ``FP = sum((1 - y_true) y_pred)`` over ``axis``.
+    ``alpha = beta = 0.5`` is the Dice loss.
+
+    Keras compatibility: the Keras 3 docs describe ``alpha`` as the false-positive weight, but
+    Keras 3 computes the formula above (``alpha`` multiplies the missed-target mass). jaxloss
+    matches Keras' numbers, so a model ported from Keras trains identically.
+
+    Args:
+      y_true: targets in ``[0, 1]``, any shape.
+      y_pred: predicted probabilities, same shape.
+      alpha: weight of ``sum(y_true (1 - y_pred))`` (see the compatibility note), >= 0.
+      beta: weight of ``sum((1 - y_true) y_pred)``, >= 0.
+      axis: axes summed over; ``None`` sums over everything (scalar).
+
+    Returns:
+      The loss with ``axis`` reduced.
+
+    Raises:
+      ValueError: negative ``alpha``/``beta``; shapes that do not match or broadcast.
+
+    Examples:
+      >>> import jaxloss
+      >>> y_true = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+      >>> y_pred = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
+      >>> print(jaxloss.tversky(y_true, y_pred, alpha=0.3, beta=0.7, axis=(1, 2, 3)))
+      [0.5 0.7350993]
+
+    Notes:
+      Two empty masks give 1 (no true positives); the epsilon keeps the ratio finite.
+    """
+    for option, value in (("alpha", alpha), ("beta", beta)):
+        v.check_option("tversky", option, isinstance(value, jax.Array) or value >= 0, ">= 0", value)
+    axis = _axis_tuple("tversky", axis)
+    y_true, y_pred = v.match_shapes("tversky", y_true, y_pred)
+    tp = jnp.sum(y_true * y_pred, axis=axis)
+    fp = jnp.sum((1.0 - y_true) * y_pred, axis=axis)
+    fn = jnp.sum(y_true * (1.0 - y_pred), axis=axis)
+    return 1.0 - tp / (tp + alpha * fn + beta * fp + EPSILON)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MeanSquaredError(Loss):
+    """Class handle of :func:`mean_squared_error` (reductions, sample weights, config).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> y_true, y_pred = [[0., 1.], [0., 0.]], [[1., 1.], [1., 0.]]
+      >>> jaxloss.MeanSquaredError()(y_true, y_pred)
+      Array(0.5, dtype=float32)
+      >>> print(f"{float(jaxloss.MeanSquaredError()(y_true, y_pred, sample_weight=[0.7, 0.3])):.2f}")
+      0.25
+      >>> jaxloss.MeanSquaredError(reduction="sum")(jnp.ones((2, 2)), jnp.zeros((2, 2)))
+      Array(2., dtype=float32)
+      >>> jaxloss.MeanSquaredError(reduction="none")(jnp.ones((2, 2)), jnp.zeros((2, 2)))
+      Array([1., 1.], dtype=float32)
+    """
+
+    default_name: ClassVar[str] = "mean_squared_error"
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return mean_squared_error(y_true, y_pred)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MeanAbsoluteError(Loss):
+    """Class handle of :func:`mean_absolute_error`.
+
+    Examples:
+      >>> import jaxloss
+      >>> jaxloss.MeanAbsoluteError()([[0., 1.], [0., 0.]], [[1., 1.], [1., 0.]])
+      Array(0.5, dtype=float32)
+    """
+
+    default_name: ClassVar[str] = "mean_absolute_error"
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return mean_absolute_error(y_true, y_pred)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MeanAbsolutePercentageError(Loss):
+    """Class handle of :func:`mean_absolute_percentage_error`.
+
+    Examples:
+      >>> import jaxloss
+      >>> loss = jaxloss.MeanAbsolutePercentageError()
+      >>> print(f"{float(loss([[2., 1.], [2., 3.]], [[1., 1.], [1., 0.]])):.1f}")
+      50.0
+    """
+
+    default_name: ClassVar[str] = "mean_absolute_percentage_error"
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return mean_absolute_percentage_error(y_true, y_pred)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MeanSquaredLogarithmicError(Loss):
+    """Class handle of :func:`mean_squared_logarithmic_error`.
+
+    Examples:
+      >>> import jaxloss
+      >>> loss = jaxloss.MeanSquaredLogarithmicError()
+      >>> print(f"{float(loss([[0., 1.], [0., 0.]], [[1., 1.], [1., 0.]])):.3f}")
+      0.240
+    """
+
+    default_name: ClassVar[str] = "mean_squared_logarithmic_error"
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return mean_squared_logarithmic_error(y_true, y_pred)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CosineSimilarity(Loss):
+    """Class handle of :func:`cosine_similarity`.
+
+    Args:
+      axis: the axis along which the similarity is computed (default -1).
+
+    Examples:
+      >>> import jaxloss
+      >>> loss = jaxloss.CosineSimilarity(axis=1)
+      >>> print(f"{float(loss([[0., 1.], [1., 1.]], [[1., 0.], [1., 1.]])):.2f}")
+      -0.50
+    """
+
+    axis: int = -1
+    default_name: ClassVar[str] = "cosine_similarity"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        v.check_option(self, "axis", isinstance(self.axis, int), "an int")
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return cosine_similarity(y_true, y_pred, axis=self.axis)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Huber(Loss):
+    """Class handle of :func:`huber`.
+
+    Args:
+      delta: the error at which the loss turns linear; must be > 0 (default 1.0).
+
+    Raises:
+      ValueError: ``delta <= 0``.
+
+    Examples:
+      >>> import jaxloss
+      >>> loss = jaxloss.Huber()
+      >>> print(f"{float(loss([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.3f}")
+      0.155
+    """
+
+    delta: float = 1.0
+    default_name: ClassVar[str] = "huber_loss"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        v.check_option(
+            self, "delta", isinstance(self.delta, (int, float)) and self.delta > 0, "> 0"
+        )
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return huber(y_true, y_pred, delta=self.delta)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LogCosh(Loss):
+    """Class handle of :func:`log_cosh`.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(f"{float(jaxloss.LogCosh()([[0., 1.], [0., 0.]], [[1., 1.], [0., 0.]])):.3f}")
+      0.108
+    """
+
+    default_name: ClassVar[str] = "log_cosh"
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return log_cosh(y_true, y_pred)
+
+
+def _check_axis_option(loss: Loss) -> None:
+    axis = loss.axis
+    if isinstance(axis, list):
+        axis = tuple(axis)
+        object.__setattr__(loss, "axis", axis)
+    ok = axis is None or isinstance(axis, int) or all(isinstance(a, int) for a in axis)
+    v.check_option(loss, "axis", ok, "None, an int or a tuple of ints")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Dice(Loss):
+    """Class handle of :func:`dice`.
+
+    Args:
+      axis: axes summed over; ``None`` (default, as Keras) gives one loss for the whole batch.
+
+    Examples:
+      >>> import jaxloss
+      >>> y_true = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+      >>> y_pred = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
+      >>> print(jaxloss.Dice(axis=(1, 2, 3), reduction=None)(y_true, y_pred))
+      [0.5 0.7575758]
+    """
+
+    axis: int | tuple[int, ...] | None = None
+    default_name: ClassVar[str] = "dice"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_axis_option(self)
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return dice(y_true, y_pred, axis=self.axis)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Tversky(Loss):
+    """Class handle of :func:`tversky`.
+
+    Args:
+      alpha: weight of ``sum(y_true (1 - y_pred))``, >= 0 (default 0.5); see :func:`tversky`.
+      beta: weight of ``sum((1 - y_true) y_pred)``, >= 0 (default 0.5).
+      axis: axes summed over; ``None`` (default) gives one loss for the whole batch.
+
+    Raises:
+      ValueError: negative ``alpha`` or ``beta``.
+
+    Examples:
+      >>> import jaxloss
+      >>> y_true = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+      >>> y_pred = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
+      >>> loss = jaxloss.Tversky(alpha=0.3, beta=0.7, axis=(1, 2, 3), reduction=None)
+      >>> print(loss(y_true, y_pred))
+      [0.5 0.7350993]
+    """
+
+    alpha: float = 0.5
+    beta: float = 0.5
+    axis: int | tuple[int, ...] | None = None
+    default_name: ClassVar[str] = "tversky"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for option in ("alpha", "beta"):
+            value = getattr(self, option)
+            v.check_option(self, option, isinstance(value, (int, float)) and value >= 0, ">= 0")
+        _check_axis_option(self)
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return tversky(y_true, y_pred, alpha=self.alpha, beta=self.beta, axis=self.axis)
+
+
+# Keras 1/2 short names, importable so that old code ports by changing the import.
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+logcosh = log_cosh
+huber_loss = huber
+cosine_proximity = cosine_similarity
+
+register(mean_squared_error, MeanSquaredError, aliases=("mse",))
+register(mean_absolute_error, MeanAbsoluteError, aliases=("mae",))
+register(mean_absolute_percentage_error, MeanAbsolutePercentageError, aliases=("mape",))
+register(mean_squared_logarithmic_error, MeanSquaredLogarithmicError, aliases=("msle",))
+register(cosine_similarity, CosineSimilarity, aliases=("cosine_proximity",))
+register(huber, Huber, aliases=("huber_loss",))
+register(log_cosh, LogCosh, aliases=("logcosh",))
+register(dice, Dice, inputs="segmentation")
+register(tversky, Tversky, inputs="segmentation")

@@ -1,0 +1,49 @@
+"""Example inputs per registry ``inputs`` kind, for the contract test that walks every loss.
+
+Each generator takes a PRNG key and returns ``(y_true, y_pred)`` as float32/int32 arrays with a
+batch axis of size ``BATCH`` first. Add a kind when a new loss needs one; the contract test fails for
+a registered loss whose kind has no generator here.
+"""
+
+import jax
+import jax.numpy as jnp
+
+BATCH = 4
+
+
+def regression(key):
+    k1, k2 = jax.random.split(key)
+    return jax.random.normal(k1, (BATCH, 5)), jax.random.normal(k2, (BATCH, 5))
+
+
+def binary(key):
+    k1, k2 = jax.random.split(key)
+    y_true = jax.random.bernoulli(k1, 0.5, (BATCH, 5)).astype(jnp.float32)
+    return y_true, jax.random.uniform(k2, (BATCH, 5), minval=0.05, maxval=0.95)
+
+
+def categorical(key):
+    k1, k2 = jax.random.split(key)
+    y_true = jax.nn.one_hot(jax.random.randint(k1, (BATCH,), 0, 6), 6)
+    return y_true, jax.nn.softmax(jax.random.normal(k2, (BATCH, 6)))
+
+
+def sparse_categorical(key):
+    k1, k2 = jax.random.split(key)
+    y_true = jax.random.randint(k1, (BATCH,), 0, 6)
+    return y_true, jax.nn.softmax(jax.random.normal(k2, (BATCH, 6)))
+
+
+def segmentation(key):
+    k1, k2 = jax.random.split(key)
+    y_true = jax.random.bernoulli(k1, 0.5, (BATCH, 3, 3, 1)).astype(jnp.float32)
+    return y_true, jax.random.uniform(k2, (BATCH, 3, 3, 1))
+
+
+GENERATORS = {
+    "regression": regression,
+    "binary": binary,
+    "categorical": categorical,
+    "sparse_categorical": sparse_categorical,
+    "segmentation": segmentation,
+}
