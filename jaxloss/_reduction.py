@@ -15,8 +15,8 @@ count is also summed across the named mapped axis (``lax.psum``), so that inside
 
 Two deliberate departures from Keras 3.15, both documented in the README:
 
-* A ``[batch]`` sample weight against a ``[batch, T, ...]`` loss scales each sample (it is aligned on
-  the leading axes), where Keras raises a broadcasting error.
+* A ``[batch]`` sample weight against a ``[batch, T, ...]`` loss scales each sample (it is aligned
+  on the leading axes), where Keras raises a broadcasting error.
 * ``"mean_with_sample_weight"`` divides by the sum of the weights *as broadcast to the loss*, so a
   scalar weight gives the plain mean (Keras divides by the un-broadcast scalar).
 """
@@ -36,7 +36,7 @@ from jaxloss._validation import squeeze_or_expand_to_same_rank
 AxisName = str | tuple[str, ...] | None
 
 
-class Reduction(str, enum.Enum):
+class Reduction(enum.StrEnum):
     """Reduction names, including the tf.keras ``ReductionV2`` spellings.
 
     Members compare equal to their string values (``Reduction.SUM == "sum"``); ``AUTO`` means

@@ -152,7 +152,8 @@ def get(identifier: Any) -> Any:
       >>> jaxloss.get("mse") is jaxloss.mean_squared_error
       True
       >>> jaxloss.get("Huber")
-      Huber(name='huber_loss', reduction='sum_over_batch_size', dtype=None, axis_name=None, delta=1.0)
+      Huber(name='huber_loss', reduction='sum_over_batch_size', dtype=None, axis_name=None,
+            delta=1.0)
       >>> jaxloss.get("logcosh") is jaxloss.log_cosh
       True
 

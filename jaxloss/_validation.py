@@ -55,7 +55,7 @@ def normalize_axis(loss: Any, arg: str, axis: int, ndim: int) -> int:
 
 
 def as_float(x: ArrayLike, dtype: Any = None) -> jax.Array:
-    """``x`` as a floating array: its own float dtype, or float32 for ints/bools and Python scalars."""
+    """``x`` as a floating array: its own float dtype, or float32 for ints, bools and scalars."""
     x = jnp.asarray(x)
     if dtype is not None:
         return x.astype(dtype)
@@ -79,7 +79,7 @@ def squeeze_or_expand_to_same_rank(
     """Keras' rank rule: when ranks differ by one and the longer has a trailing 1, drop it.
 
     With ``expand_rank_1`` a rank-1 array facing a rank-2 ``[n, 1]`` array is expanded instead, so
-    ``[batch]`` against ``[batch, 1]`` lines up by batch rather than broadcasting to ``[batch, batch]``.
+    ``[batch]`` against ``[batch, 1]`` lines up by batch instead of broadcasting to a square.
     """
     r1, r2 = x1.ndim, x2.ndim
     if r1 == r2 + 1 and x1.shape[-1] == 1:
@@ -102,8 +102,8 @@ def match_shapes(
 
     ``y_pred`` becomes a float array (float32 if it was integer); ``y_true`` is cast to ``y_pred``'s
     dtype when ``cast_true``. The Keras squeeze/expand rule is applied, then the two shapes must
-    broadcast to ``y_pred``'s shape (a ``y_true`` that would enlarge ``y_pred`` is refused too, since
-    the loss would silently be computed over the wrong elements).
+    broadcast to ``y_pred``'s shape (a ``y_true`` that would enlarge ``y_pred`` is refused too,
+    since the loss would silently be computed over the wrong elements).
     """
     y_pred = as_float(y_pred)
     y_true = jnp.asarray(y_true)

@@ -343,7 +343,8 @@ class MeanSquaredError(Loss):
       >>> y_true, y_pred = [[0., 1.], [0., 0.]], [[1., 1.], [1., 0.]]
       >>> jaxloss.MeanSquaredError()(y_true, y_pred)
       Array(0.5, dtype=float32)
-      >>> print(f"{float(jaxloss.MeanSquaredError()(y_true, y_pred, sample_weight=[0.7, 0.3])):.2f}")
+      >>> loss = jaxloss.MeanSquaredError()
+      >>> print(f"{float(loss(y_true, y_pred, sample_weight=[0.7, 0.3])):.2f}")
       0.25
       >>> jaxloss.MeanSquaredError(reduction="sum")(jnp.ones((2, 2)), jnp.zeros((2, 2)))
       Array(2., dtype=float32)

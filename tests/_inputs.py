@@ -1,8 +1,8 @@
 """Example inputs per registry ``inputs`` kind, for the contract test that walks every loss.
 
 Each generator takes a PRNG key and returns ``(y_true, y_pred)`` as float32/int32 arrays with a
-batch axis of size ``BATCH`` first. Add a kind when a new loss needs one; the contract test fails for
-a registered loss whose kind has no generator here.
+batch axis of size ``BATCH`` first. Add a kind when a new loss needs one; the contract test fails
+for a registered loss whose kind has no generator here.
 """
 
 import jax
