@@ -57,6 +57,8 @@ def register(
     Raises:
       ValueError: a name is already taken by another loss.
     """
+    if function in _FUNCTION_NAMES or any(entry.cls is cls for entry in _ENTRIES):
+        raise ValueError(f"register: {function.__name__} or {cls.__name__} is already registered.")
     names = {cls.__name__: cls, function.__name__: function}
     for name, obj in names.items():
         if _EXACT.get(name, obj) is not obj:
