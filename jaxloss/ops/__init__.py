@@ -4,6 +4,14 @@ Hand-written gradients (``jax.custom_vjp``) live here.
 """
 
 # --- cross-entropy (issue 3) ---
+from jaxloss.ops.cross_entropy import (
+    sigmoid_binary_cross_entropy,
+    sigmoid_binary_cross_entropy_jvp,
+    softmax_cross_entropy,
+    softmax_cross_entropy_jvp,
+    sparse_softmax_cross_entropy,
+    sparse_softmax_cross_entropy_jvp,
+)
 
 # --- CTC (issue 4) ---
 
@@ -11,6 +19,12 @@ Hand-written gradients (``jax.custom_vjp``) live here.
 
 __all__: list[str] = [
     # cross-entropy (issue 3)
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_binary_cross_entropy_jvp",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_jvp",
+    "sparse_softmax_cross_entropy",
+    "sparse_softmax_cross_entropy_jvp",
     # CTC (issue 4)
     # linear cross-entropy (issue 6)
 ]

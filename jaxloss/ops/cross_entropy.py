@@ -1,0 +1,753 @@
+"""Softmax and sigmoid cross-entropy kernels with hand-written gradients.
+
+Three kernels, prediction first, per-example output, no reduction (like ``optax`` / ``jax.nn``):
+
+* :func:`sparse_softmax_cross_entropy` -- logits against integer class labels;
+* :func:`softmax_cross_entropy` -- logits against a target distribution (one-hot or soft);
+* :func:`sigmoid_binary_cross_entropy` -- elementwise logits against binary targets.
+
+How the softmax kernels are differentiated (``jax.custom_vjp``)
+-------------------------------------------------------------
+The forward pass computes the per-row ``lse = logsumexp(logits)`` with two streaming reductions (max,
+then sum of ``exp``) and picks the label's logit with a gather; the only residual it keeps is ``lse``
+(``[rows]``), besides the logits and labels that are alive anyway. The backward pass is one fused
+elementwise pass over the logits::
+
+    dlogits = g * ((1 + 2 * z_loss * lse) * exp(logits - lse) - smoothed_target)
+
+For integer labels the smoothed target ``(1 - label_smoothing) * [c == label] + label_smoothing / K``
+is never built: the uniform part is a scalar in the loop and the label part is one value per example,
+added in place by a scatter (float32/float64) or by an ``iota == label`` select inside the loop
+(bfloat16/float16, so that ``p - 1`` is rounded once). No one-hot array exists in the forward or the
+backward, with or without label smoothing. Any class ``axis`` is supported without transposing.
+
+Low precision: bfloat16/float16 logits are read as they are and upcast inside the fused loops; all
+math is float32, the loss comes back in float32 (accurate to float32, unlike a bfloat16 logsumexp),
+and the gradient comes back in the logits' dtype. float64 logits are computed in float64.
+
+Forward-mode autodiff
+---------------------
+A ``jax.custom_vjp`` function cannot be differentiated in forward mode (``jax.jvp``,
+``jax.jacfwd``, ``jax.hessian``). Each kernel therefore has a twin with the same signature and the
+same values that supports every transformation: :func:`sparse_softmax_cross_entropy_jvp`,
+:func:`softmax_cross_entropy_jvp` and :func:`sigmoid_binary_cross_entropy_jvp`. The softmax twins
+are ``jax.custom_jvp`` functions whose tangent rule runs under ``jax.checkpoint``, so their
+reverse-mode gradient also keeps only ``lse`` as a residual and recomputes the softmax; swap the
+name to get Hessians and Hessian-vector products::
+
+    hvp = jax.jvp(jax.grad(lambda z: ops.sparse_softmax_cross_entropy_jvp(z, y).sum()), (x,), (v,))
+
+Bad labels
+----------
+A label outside ``[0, num_classes)`` that is not ``ignore_index`` cannot be caught under ``jit``.
+Its row's loss is ``NaN`` and its row of the gradient is ``NaN`` (loud, so that the bug shows up in
+the first logged loss); every other row is computed exactly as if the bad row were not there.
+Rows whose label equals ``ignore_index`` get a loss of exactly 0 and a gradient of exactly 0, even
+when their logits are not finite.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.typing import ArrayLike
+
+__all__ = [
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_binary_cross_entropy_jvp",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_jvp",
+    "sparse_softmax_cross_entropy",
+    "sparse_softmax_cross_entropy_jvp",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# shared helpers (also imported by jaxloss.ops.linear_cross_entropy and jaxloss.probabilistic)
+
+
+def compute_dtype(dtype: Any) -> jnp.dtype:
+    """The dtype the kernels compute in for inputs of ``dtype``: float64 stays, else float32."""
+    return jnp.dtype(jnp.float64) if jnp.dtype(dtype) == jnp.float64 else jnp.dtype(jnp.float32)
+
+
+def _as_floating(name: str, arg: str, x: ArrayLike) -> jax.Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{name}: `{arg}` must be a floating array; got dtype {x.dtype}.")
+    return x
+
+
+def _normalize_axis(name: str, axis: Any, ndim: int) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{name}: `axis` must be an int; got {axis!r}.")
+    if ndim == 0:
+        raise ValueError(f"{name}: `logits` must have rank >= 1 (a class axis); got a scalar.")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: `axis`={axis} is out of range for `logits` of rank {ndim}.")
+    return int(axis) % ndim
+
+
+def _static_float(name: str, arg: str, value: Any, lo: float, hi: float | None) -> float:
+    """A Python float option, checked against ``[lo, hi]`` (``hi=None``: no upper bound)."""
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{name}: `{arg}` must be a Python float (it is a static option); got a traced value."
+        )
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: `{arg}` must be a float; got {value!r}.") from None
+    if not (value >= lo and (hi is None or value <= hi)) or math.isnan(value):
+        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name}: `{arg}` must be {rng}; got {value!r}.")
+    return value
+
+
+def logsumexp(x: jax.Array, axis: int) -> jax.Array:
+    """``log(sum(exp(x), axis, keepdims=True))`` computed stably; rows of all ``-inf`` give ``-inf``.
+
+    ``x`` must already be in the compute dtype. The shift is a constant for autodiff.
+    """
+    m = jnp.max(x, axis=axis, keepdims=True)
+    m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
+    return m + jnp.log(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# sparse (integer labels)
+
+_SPARSE = "sparse_softmax_cross_entropy"
+
+
+def _label_masks(labels: jax.Array, num_classes: int, ignore_index: int | None):
+    """(in_range, ignored, safe_labels) for a label array."""
+    in_range = (labels >= 0) & (labels < num_classes)
+    ignored = None if ignore_index is None else labels == ignore_index
+    safe = jnp.where(in_range, labels, jnp.zeros_like(labels))
+    return in_range, ignored, safe
+
+
+def _sparse_forward(logits, labels, class_weight, axis, ignore_index, label_smoothing, z_loss):
+    """Per-example loss plus residuals ``(lse, unweighted_loss)``; ``lse`` keeps the class axis."""
+    cdt = compute_dtype(logits.dtype)
+    x = logits.astype(cdt)
+    num_classes = x.shape[axis]
+    in_range, ignored, safe = _label_masks(labels, num_classes, ignore_index)
+    lse = logsumexp(x, axis)
+    picked = jnp.take_along_axis(
+        x, jnp.expand_dims(safe, axis), axis=axis, mode="promise_in_bounds"
+    )
+    loss = lse - (1.0 - label_smoothing) * picked if label_smoothing else lse - picked
+    if label_smoothing:
+        loss = loss - (label_smoothing / num_classes) * jnp.sum(x, axis=axis, keepdims=True)
+    if z_loss:
+        loss = loss + z_loss * jnp.square(lse)
+    loss = jnp.squeeze(loss, axis)
+    unweighted = loss
+    if class_weight is not None:
+        loss = loss * class_weight.astype(cdt)[safe]
+    loss = jnp.where(in_range, loss, jnp.asarray(jnp.nan, cdt))
+    if ignored is not None:
+        loss = jnp.where(ignored, jnp.zeros((), cdt), loss)
+    return loss, (lse, unweighted)
+
+
+def _at_labels(labels: jax.Array, axis: int) -> tuple[jax.Array, ...]:
+    """Index tuple addressing ``x[..., labels, ...]`` (labels on ``axis``) for a scatter."""
+    idx = [lax.broadcasted_iota(labels.dtype, labels.shape, d) for d in range(labels.ndim)]
+    idx.insert(axis, labels)
+    return tuple(idx)
+
+
+def _sparse_dlogits(logits, labels, class_weight, lse, g, axis, ignore_index, ls, z_loss):
+    """``g * dloss/dlogits``: one fused elementwise pass plus an in-place scatter of ``N`` values.
+
+    The dense part ``coef * (1 + 2 z lse) * exp(x - lse) - coef * ls / K`` is one loop over the
+    logits; the target term ``-coef * (1 - ls)`` at each label is then added in place by a scatter
+    of one value per example (on XLA:CPU this is measurably faster than an ``iota == label``
+    select inside the loop, and neither builds a one-hot array).
+    """
+    cdt = lse.dtype
+    x = logits.astype(cdt)
+    num_classes = x.shape[axis]
+    in_range, ignored, safe = _label_masks(labels, num_classes, ignore_index)
+    coef = g.astype(cdt)
+    if class_weight is not None:
+        coef = coef * class_weight.astype(cdt)[safe]
+    coef = jnp.where(in_range, coef, jnp.asarray(jnp.nan, cdt))
+    if ignored is not None:
+        coef = jnp.where(ignored, jnp.zeros((), cdt), coef)
+    coef_b = jnp.expand_dims(coef, axis)
+    scale = coef_b * (1.0 + 2.0 * z_loss * lse) if z_loss else coef_b
+    grad = scale * jnp.exp(x - lse)
+    if ls:
+        grad = grad - coef_b * (ls / num_classes)
+    if ignored is not None:
+        # Exactly zero for ignored rows even when their logits are not finite.
+        grad = jnp.where(jnp.expand_dims(ignored, axis), jnp.zeros((), cdt), grad)
+    hit = -(1.0 - ls) * coef
+    if jnp.dtype(logits.dtype).itemsize < 4:
+        # bfloat16/float16: subtract the target before rounding (p - 1 for a confident correct
+        # class is far below bfloat16's resolution at 1), so the label term stays in the loop.
+        at_label = lax.broadcasted_iota(labels.dtype, x.shape, axis) == jnp.expand_dims(safe, axis)
+        grad = grad + jnp.where(at_label, jnp.expand_dims(hit, axis), jnp.zeros((), cdt))
+        return grad.astype(logits.dtype)
+    grad = grad.astype(logits.dtype)
+    return grad.at[_at_labels(safe, axis)].add(hit.astype(logits.dtype), mode="promise_in_bounds")
+
+
+def _sparse_dclass_weight(labels, class_weight, unweighted, g, num_classes, ignore_index):
+    in_range, ignored, safe = _label_masks(labels, num_classes, ignore_index)
+    contrib = jnp.where(in_range, g.astype(unweighted.dtype) * unweighted, 0.0)
+    if ignored is not None:
+        contrib = jnp.where(ignored, 0.0, contrib)
+    dcw = jnp.zeros((num_classes,), unweighted.dtype).at[safe.reshape(-1)].add(contrib.reshape(-1))
+    return dcw.astype(class_weight.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
+def _sparse_vjp(logits, labels, class_weight, axis, ignore_index, ls, z_loss):
+    return _sparse_forward(logits, labels, class_weight, axis, ignore_index, ls, z_loss)[0]
+
+
+def _sparse_vjp_fwd(logits, labels, class_weight, axis, ignore_index, ls, z_loss):
+    loss, (lse, unweighted) = _sparse_forward(
+        logits, labels, class_weight, axis, ignore_index, ls, z_loss
+    )
+    keep = unweighted if class_weight is not None else None
+    return loss, (logits, labels, class_weight, lse, keep)
+
+
+def _sparse_vjp_bwd(axis, ignore_index, ls, z_loss, res, g):
+    logits, labels, class_weight, lse, unweighted = res
+    dlogits = _sparse_dlogits(logits, labels, class_weight, lse, g, axis, ignore_index, ls, z_loss)
+    dcw = None
+    if class_weight is not None:
+        dcw = _sparse_dclass_weight(
+            labels, class_weight, unweighted, g, logits.shape[axis], ignore_index
+        )
+    return dlogits, None, dcw
+
+
+_sparse_vjp.defvjp(_sparse_vjp_fwd, _sparse_vjp_bwd)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5, 6))
+def _sparse_jvp(logits, labels, class_weight, axis, ignore_index, ls, z_loss):
+    return _sparse_forward(logits, labels, class_weight, axis, ignore_index, ls, z_loss)[0]
+
+
+@_sparse_jvp.defjvp
+def _sparse_jvp_rule(axis, ignore_index, ls, z_loss, primals, tangents):
+    logits, labels, class_weight = primals
+    dlogits, _, dcw = tangents
+    loss, (lse, unweighted) = _sparse_forward(
+        logits, labels, class_weight, axis, ignore_index, ls, z_loss
+    )
+
+    # Under jax.checkpoint the linearised rule keeps only (logits, labels, lse) and recomputes the
+    # softmax when transposed, so reverse mode through this twin is as lean as the custom_vjp.
+    @jax.checkpoint
+    def tangent(logits, class_weight, lse, dlogits):
+        ones = jnp.ones(lse.shape[:axis] + lse.shape[axis + 1 :], lse.dtype)
+        coeff = _sparse_dlogits(logits, labels, class_weight, lse, ones, axis, ignore_index, ls,
+                                z_loss)
+        return jnp.sum(coeff.astype(lse.dtype) * dlogits.astype(lse.dtype), axis=axis)
+
+    out = tangent(logits, class_weight, lse, dlogits)
+    if class_weight is not None:
+        in_range, ignored, safe = _label_masks(labels, logits.shape[axis], ignore_index)
+        extra = jnp.where(in_range, dcw.astype(lse.dtype)[safe] * unweighted, 0.0)
+        if ignored is not None:
+            extra = jnp.where(ignored, 0.0, extra)
+        out = out + extra
+    return loss, out.astype(loss.dtype)
+
+
+def _check_sparse(name, logits, labels, axis, ignore_index, label_smoothing, z_loss, class_weight):
+    logits = _as_floating(name, "logits", logits)
+    axis = _normalize_axis(name, axis, logits.ndim)
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(
+            f"{name}: `labels` must hold integer class indices; got dtype {labels.dtype}. "
+            "Cast with `.astype(jnp.int32)` if the floats are whole numbers."
+        )
+    # One index dtype for the gather and the iota comparison (int8 could not count to K).
+    labels = labels.astype(jnp.int64 if labels.dtype.itemsize == 8 else jnp.int32)
+    expected = logits.shape[:axis] + logits.shape[axis + 1 :]
+    if labels.shape != expected:
+        raise ValueError(
+            f"{name}: `labels` must have the shape of `logits` without the class axis {axis}, "
+            f"{expected}; got {labels.shape}."
+        )
+    if ignore_index is not None:
+        if isinstance(ignore_index, jax.core.Tracer) or not isinstance(
+            ignore_index, (int, np.integer)
+        ) or isinstance(ignore_index, bool):
+            raise TypeError(f"{name}: `ignore_index` must be None or a Python int; "
+                            f"got {ignore_index!r}.")
+        ignore_index = int(ignore_index)
+    ls = _static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
+    z = _static_float(name, "z_loss", z_loss, 0.0, None)
+    num_classes = logits.shape[axis]
+    if class_weight is not None:
+        class_weight = _as_floating(name, "class_weight", class_weight)
+        if class_weight.shape != (num_classes,):
+            raise ValueError(
+                f"{name}: `class_weight` must have shape (num_classes,) = ({num_classes},); "
+                f"got {class_weight.shape}."
+            )
+    return logits, labels, axis, ignore_index, ls, z, class_weight
+
+
+def sparse_softmax_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis: int = -1,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    class_weight: ArrayLike | None = None,
+) -> jax.Array:
+    """Softmax cross-entropy of ``logits`` against integer ``labels``, one value per example.
+
+    For each example with ``lse = logsumexp(logits, axis)`` and ``K`` classes::
+
+        loss = w[label] * ((1 - ls) * (lse - logits[label]) + ls * (lse - mean(logits))
+                           + z_loss * lse ** 2)
+
+    with ``ls = label_smoothing`` (the target is ``(1 - ls) * one_hot + ls / K``) and ``w`` the
+    ``class_weight`` (1 when ``None``).
+
+    Args:
+      logits: unnormalised log-probabilities, any float dtype, shape ``[..., K, ...]`` with the
+        classes on ``axis``.
+      labels: integer class indices, the shape of ``logits`` without ``axis``.
+      axis: the class axis (any, no transpose is made).
+      ignore_index: a label value whose examples get a loss of exactly 0 and a gradient of exactly
+        0 (e.g. ``-100`` for padding tokens).
+      label_smoothing: in ``[0, 1]``; mixes the one-hot target with the uniform distribution,
+        without ever building a one-hot array.
+      z_loss: ``>= 0``; adds ``z_loss * lse ** 2`` (the PaLM auxiliary loss that keeps the
+        log-normaliser near 0).
+      class_weight: optional ``[K]`` weights; an example's loss is multiplied by the weight of its
+        label (like Keras' ``fit(class_weight=...)``). Differentiable.
+
+    Returns:
+      The per-example loss, shape ``logits.shape`` without ``axis``; float32 for bfloat16/float16/
+      float32 logits (float64 for float64).
+
+    Raises:
+      TypeError: non-float logits, non-integer labels, a traced option.
+      ValueError: labels of the wrong shape, an option out of range, a bad ``axis``.
+
+    Gradient:
+      ``jax.custom_vjp``; the only residual is the per-example ``lse``; the backward is one fused
+      pass ``g * ((1 + 2 z_loss lse) softmax - target)`` returned in the logits' dtype. Forward
+      mode is not supported here: use :func:`sparse_softmax_cross_entropy_jvp`.
+
+    Notes:
+      A label outside ``[0, K)`` that is not ``ignore_index`` gives ``NaN`` for that example's loss
+      and gradient row, and leaves every other example untouched.
+
+    Examples:
+      >>> import jax.numpy as jnp, numpy as np
+      >>> from jaxloss import ops
+      >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
+      >>> print(np.asarray(ops.sparse_softmax_cross_entropy(logits, jnp.array([0, 1]))).round(4))
+      [0.2761 2.9518]
+      >>> loss = ops.sparse_softmax_cross_entropy(logits, jnp.array([0, -100]), ignore_index=-100)
+      >>> print(np.asarray(loss).round(4))
+      [0.2761 0.    ]
+      >>> print(ops.sparse_softmax_cross_entropy(logits, jnp.array([0, 7])))  # 7 is out of range
+      [0.27612972        nan]
+    """
+    logits, labels, axis, ignore_index, ls, z, class_weight = _check_sparse(
+        _SPARSE, logits, labels, axis, ignore_index, label_smoothing, z_loss, class_weight
+    )
+    return _sparse_vjp(logits, labels, class_weight, axis, ignore_index, ls, z)
+
+
+def sparse_softmax_cross_entropy_jvp(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis: int = -1,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    class_weight: ArrayLike | None = None,
+) -> jax.Array:
+    """:func:`sparse_softmax_cross_entropy` with forward-mode autodiff (``jax.custom_jvp``).
+
+    Same signature, values and reverse-mode gradient; also works under ``jax.jvp``,
+    ``jax.jacfwd``, ``jax.hessian`` and forward-over-reverse Hessian-vector products. The tangent
+    rule runs under ``jax.checkpoint``, so reverse mode still keeps only ``lse`` as a residual.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss import ops
+      >>> logits, labels = jnp.array([[1.0, 2.0, 0.5]]), jnp.array([1])
+      >>> h = jax.hessian(lambda z: ops.sparse_softmax_cross_entropy_jvp(z, labels).sum())(logits)
+      >>> h.shape
+      (1, 3, 1, 3)
+    """
+    name = _SPARSE + "_jvp"
+    logits, labels, axis, ignore_index, ls, z, class_weight = _check_sparse(
+        name, logits, labels, axis, ignore_index, label_smoothing, z_loss, class_weight
+    )
+    return _sparse_jvp(logits, labels, class_weight, axis, ignore_index, ls, z)
+
+
+# ----------------------------------------------------------------------------------------------
+# dense (target distributions)
+
+_DENSE = "softmax_cross_entropy"
+
+
+def _dense_forward(logits, targets, axis, ls, z_loss):
+    """Loss plus residuals ``(lse, target_mass)``, both keeping the class axis."""
+    cdt = compute_dtype(logits.dtype)
+    x = logits.astype(cdt)
+    t = targets.astype(cdt)
+    num_classes = x.shape[axis]
+    lse = logsumexp(x, axis)
+    # where(): a zero target times a -inf (masked) logit contributes 0, not NaN.
+    tx = jnp.sum(jnp.where(t != 0, t * x, jnp.zeros((), cdt)), axis=axis, keepdims=True)
+    mass = jnp.sum(t, axis=axis, keepdims=True)
+    if ls:
+        tx = (1.0 - ls) * tx + (ls / num_classes) * jnp.sum(x, axis=axis, keepdims=True)
+        mass = (1.0 - ls) * mass + ls
+    loss = mass * lse - tx
+    if z_loss:
+        loss = loss + z_loss * jnp.square(lse)
+    return jnp.squeeze(loss, axis), (lse, mass)
+
+
+def _dense_dlogits(logits, targets, lse, mass, g, axis, ls, z_loss):
+    cdt = lse.dtype
+    x = logits.astype(cdt)
+    t = targets.astype(cdt)
+    num_classes = x.shape[axis]
+    coef = jnp.expand_dims(g.astype(cdt), axis)
+    scale = mass + 2.0 * z_loss * lse if z_loss else mass
+    target = (1.0 - ls) * t + ls / num_classes if ls else t
+    grad = coef * (scale * jnp.exp(x - lse) - target)
+    return grad.astype(logits.dtype)
+
+
+def _dense_dtargets(logits, targets, lse, g, axis, ls):
+    cdt = lse.dtype
+    coef = jnp.expand_dims(g.astype(cdt), axis) * (1.0 - ls)
+    return (coef * (lse - logits.astype(cdt))).astype(targets.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _dense_vjp(logits, targets, axis, ls, z_loss):
+    return _dense_forward(logits, targets, axis, ls, z_loss)[0]
+
+
+def _dense_vjp_fwd(logits, targets, axis, ls, z_loss):
+    loss, (lse, mass) = _dense_forward(logits, targets, axis, ls, z_loss)
+    return loss, (logits, targets, lse, mass)
+
+
+def _dense_vjp_bwd(axis, ls, z_loss, res, g):
+    logits, targets, lse, mass = res
+    return (
+        _dense_dlogits(logits, targets, lse, mass, g, axis, ls, z_loss),
+        _dense_dtargets(logits, targets, lse, g, axis, ls),
+    )
+
+
+_dense_vjp.defvjp(_dense_vjp_fwd, _dense_vjp_bwd)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _dense_jvp(logits, targets, axis, ls, z_loss):
+    return _dense_forward(logits, targets, axis, ls, z_loss)[0]
+
+
+@_dense_jvp.defjvp
+def _dense_jvp_rule(axis, ls, z_loss, primals, tangents):
+    logits, targets = primals
+    dlogits, dtargets = tangents
+    loss, (lse, mass) = _dense_forward(logits, targets, axis, ls, z_loss)
+
+    @jax.checkpoint
+    def tangent(logits, targets, lse, mass, dlogits, dtargets):
+        ones = jnp.ones(loss.shape, lse.dtype)
+        a = _dense_dlogits(logits, targets, lse, mass, ones, axis, ls, z_loss).astype(lse.dtype)
+        b = (1.0 - ls) * (lse - logits.astype(lse.dtype))
+        return jnp.sum(a * dlogits.astype(lse.dtype) + b * dtargets.astype(lse.dtype), axis=axis)
+
+    return loss, tangent(logits, targets, lse, mass, dlogits, dtargets).astype(loss.dtype)
+
+
+def _check_dense(name, logits, targets, axis, label_smoothing, z_loss):
+    logits = _as_floating(name, "logits", logits)
+    axis = _normalize_axis(name, axis, logits.ndim)
+    targets = jnp.asarray(targets)
+    if targets.shape != logits.shape:
+        raise ValueError(
+            f"{name}: `targets` must have the shape of `logits`, {logits.shape}; "
+            f"got {targets.shape}."
+        )
+    if not jnp.issubdtype(targets.dtype, jnp.floating):
+        targets = targets.astype(compute_dtype(logits.dtype))
+    ls = _static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
+    z = _static_float(name, "z_loss", z_loss, 0.0, None)
+    return logits, targets, axis, ls, z
+
+
+def softmax_cross_entropy(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+) -> jax.Array:
+    """Softmax cross-entropy of ``logits`` against a target distribution, one value per example.
+
+    With ``t = (1 - ls) * targets + ls / K`` and ``lse = logsumexp(logits, axis)``::
+
+        loss = -sum(t * log_softmax(logits), axis) + z_loss * lse ** 2
+             = sum(t) * lse - sum(t * logits) + z_loss * lse ** 2
+
+    Targets need not sum to 1 (the gradient is exact for any targets). A zero target facing a
+    ``-inf`` logit (a masked class) contributes 0, not ``NaN``.
+
+    Args:
+      logits: unnormalised log-probabilities, any float dtype, classes on ``axis``.
+      targets: same shape; one-hot or soft labels (integer one-hot is accepted and cast).
+      axis: the class axis.
+      label_smoothing: in ``[0, 1]``.
+      z_loss: ``>= 0``; adds ``z_loss * lse ** 2``.
+
+    Returns:
+      The per-example loss, shape ``logits.shape`` without ``axis``; float32 unless the logits are
+      float64.
+
+    Raises:
+      TypeError: non-float logits, a traced option.
+      ValueError: ``targets`` of another shape, an option out of range, a bad ``axis``.
+
+    Gradient:
+      ``jax.custom_vjp``; residual ``lse`` (and the per-example target mass); backward
+      ``g * ((sum(t) + 2 z_loss lse) softmax - t)`` in the logits' dtype, and
+      ``-g (1 - ls) log_softmax`` for the targets (dead code under ``jit`` unless used). Forward
+      mode: :func:`softmax_cross_entropy_jvp`.
+
+    Examples:
+      >>> import jax.numpy as jnp, numpy as np
+      >>> from jaxloss import ops
+      >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
+      >>> targets = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+      >>> print(np.asarray(ops.softmax_cross_entropy(logits, targets)).round(4))
+      [0.2761 2.9518]
+    """
+    logits, targets, axis, ls, z = _check_dense(
+        _DENSE, logits, targets, axis, label_smoothing, z_loss
+    )
+    return _dense_vjp(logits, targets, axis, ls, z)
+
+
+def softmax_cross_entropy_jvp(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+) -> jax.Array:
+    """:func:`softmax_cross_entropy` with forward-mode autodiff (``jax.custom_jvp``).
+
+    Same signature, values and reverse-mode gradient; also works under ``jax.jvp``,
+    ``jax.jacfwd`` and ``jax.hessian``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss import ops
+      >>> t = jnp.array([[0.2, 0.8]])
+      >>> _, dy = jax.jvp(lambda z: ops.softmax_cross_entropy_jvp(z, t), (jnp.zeros((1, 2)),),
+      ...                 (jnp.array([[1.0, 0.0]]),))
+      >>> dy
+      Array([0.3], dtype=float32)
+    """
+    logits, targets, axis, ls, z = _check_dense(
+        _DENSE + "_jvp", logits, targets, axis, label_smoothing, z_loss
+    )
+    return _dense_jvp(logits, targets, axis, ls, z)
+
+
+# ----------------------------------------------------------------------------------------------
+# sigmoid (binary, elementwise)
+
+_SIGMOID = "sigmoid_binary_cross_entropy"
+
+
+def _sigmoid_forward(logits, labels, pos_weight, ls):
+    cdt = compute_dtype(logits.dtype)
+    x = logits.astype(cdt)
+    y = labels.astype(cdt)
+    if ls:
+        y = y * (1.0 - ls) + 0.5 * ls
+    # -log(sigmoid(x)) = softplus(-x);  -log(1 - sigmoid(x)) = softplus(x)
+    if pos_weight is None:
+        return jax.nn.softplus(x) - y * x
+    pw = pos_weight.astype(cdt)
+    return pw * y * jax.nn.softplus(-x) + (1.0 - y) * jax.nn.softplus(x)
+
+
+def _unbroadcast(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Sum ``x`` down to ``shape`` (the inverse of numpy broadcasting)."""
+    extra = x.ndim - len(shape)
+    x = jnp.sum(x, axis=tuple(range(extra))) if extra else x
+    axes = tuple(i for i, d in enumerate(shape) if d == 1 and x.shape[i] != 1)
+    return jnp.sum(x, axis=axes, keepdims=True) if axes else x
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _sigmoid_vjp(logits, labels, pos_weight, ls):
+    return _sigmoid_forward(logits, labels, pos_weight, ls)
+
+
+def _sigmoid_vjp_fwd(logits, labels, pos_weight, ls):
+    return _sigmoid_forward(logits, labels, pos_weight, ls), (logits, labels, pos_weight)
+
+
+def _sigmoid_vjp_bwd(ls, res, g):
+    logits, labels, pos_weight = res
+    cdt = compute_dtype(logits.dtype)
+    x = logits.astype(cdt)
+    y = labels.astype(cdt)
+    if ls:
+        y = y * (1.0 - ls) + 0.5 * ls
+    g = g.astype(cdt)
+    sig = jax.nn.sigmoid(x)
+    if pos_weight is None:
+        dx = g * (sig - y)
+        dy = g * (-x)
+        dpw = None
+    else:
+        pw = pos_weight.astype(cdt)
+        # d/dx [pw y sp(-x) + (1 - y) sp(x)] = -pw y (1 - sig) + (1 - y) sig
+        dx = g * ((1.0 - y) * sig - pw * y * (1.0 - sig))
+        dy = g * (pw * jax.nn.softplus(-x) - jax.nn.softplus(x))
+        dpw = _unbroadcast(g * y * jax.nn.softplus(-x), pos_weight.shape).astype(pos_weight.dtype)
+    dy = (dy * (1.0 - ls)).astype(labels.dtype)
+    return dx.astype(logits.dtype), dy, dpw
+
+
+_sigmoid_vjp.defvjp(_sigmoid_vjp_fwd, _sigmoid_vjp_bwd)
+
+
+def _check_sigmoid(name, logits, labels, pos_weight, label_smoothing):
+    logits = _as_floating(name, "logits", logits)
+    labels = jnp.asarray(labels)
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"{name}: `labels` must have the shape of `logits`, {logits.shape}; "
+            f"got {labels.shape}."
+        )
+    if not jnp.issubdtype(labels.dtype, jnp.floating):
+        labels = labels.astype(compute_dtype(logits.dtype))
+    if pos_weight is not None:
+        pos_weight = jnp.asarray(pos_weight)
+        if not jnp.issubdtype(pos_weight.dtype, jnp.floating):
+            pos_weight = pos_weight.astype(compute_dtype(logits.dtype))
+        try:
+            ok = jnp.broadcast_shapes(pos_weight.shape, logits.shape) == logits.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"{name}: `pos_weight` of shape {pos_weight.shape} must broadcast to `logits` "
+                f"of shape {logits.shape} (a scalar or one weight per class)."
+            )
+    ls = _static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
+    return logits, labels, pos_weight, ls
+
+
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    label_smoothing: float = 0.0,
+) -> jax.Array:
+    """Elementwise sigmoid cross-entropy of ``logits`` against binary (or soft) ``labels``.
+
+    With ``y = labels * (1 - ls) + 0.5 * ls`` (Keras' binary smoothing, towards 0.5)::
+
+        loss = pos_weight * y * softplus(-logits) + (1 - y) * softplus(logits)
+
+    i.e. ``-pos_weight * y * log(sigmoid(x)) - (1 - y) * log(1 - sigmoid(x))``, computed without
+    forming the sigmoid, so logits of +-1e4 give exact, finite values and gradients.
+
+    Args:
+      logits: any float dtype, any shape.
+      labels: same shape, values in ``[0, 1]`` (integers and booleans are cast).
+      pos_weight: optional weight of the positive term, broadcastable to ``logits`` (a scalar, or
+        one per class as in ``torch.nn.BCEWithLogitsLoss``). Differentiable.
+      label_smoothing: in ``[0, 1]``.
+
+    Returns:
+      The elementwise loss, ``logits.shape``; float32 unless the logits are float64.
+
+    Raises:
+      TypeError: non-float logits, a traced ``label_smoothing``.
+      ValueError: shapes that differ, ``pos_weight`` that does not broadcast, an option out of
+        range.
+
+    Gradient:
+      ``jax.custom_vjp`` returning ``g * (sigmoid(x) (pw y + 1 - y) - pw y)`` in the logits' dtype.
+      Forward mode: :func:`sigmoid_binary_cross_entropy_jvp`.
+
+    Examples:
+      >>> import jax.numpy as jnp, numpy as np
+      >>> from jaxloss import ops
+      >>> loss = ops.sigmoid_binary_cross_entropy(jnp.array([-18.6, 0.51, 2.94, -12.8]),
+      ...                                         jnp.array([0.0, 1.0, 0.0, 0.0]))
+      >>> print(np.asarray(loss).round(4))
+      [0.     0.4703 2.9915 0.    ]
+    """
+    logits, labels, pos_weight, ls = _check_sigmoid(
+        _SIGMOID, logits, labels, pos_weight, label_smoothing
+    )
+    return _sigmoid_vjp(logits, labels, pos_weight, ls)
+
+
+def sigmoid_binary_cross_entropy_jvp(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    label_smoothing: float = 0.0,
+) -> jax.Array:
+    """:func:`sigmoid_binary_cross_entropy` as plain differentiable code (forward mode works).
+
+    The loss is elementwise, so plain autodiff already fuses into one pass; this twin exists so that
+    every kernel has a forward-mode spelling.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss import ops
+      >>> jax.hessian(lambda x: ops.sigmoid_binary_cross_entropy_jvp(x, jnp.ones(1)).sum())(
+      ...     jnp.zeros(1))
+      Array([[0.25]], dtype=float32)
+    """
+    logits, labels, pos_weight, ls = _check_sigmoid(
+        _SIGMOID + "_jvp", logits, labels, pos_weight, label_smoothing
+    )
+    return _sigmoid_forward(logits, labels, pos_weight, ls)
