@@ -14,8 +14,14 @@ from jaxloss.ops.cross_entropy import (
 )
 
 # --- CTC (issue 4) ---
+from jaxloss.ops.ctc import ctc_beam_search_decode, ctc_greedy_decode, ctc_loss
 
 # --- linear cross-entropy (issue 6) ---
+from jaxloss.ops.linear_cross_entropy import (
+    default_block_size,
+    linear_cross_entropy,
+    linear_cross_entropy_jvp,
+)
 
 __all__: list[str] = [
     # cross-entropy (issue 3)
@@ -26,5 +32,11 @@ __all__: list[str] = [
     "sparse_softmax_cross_entropy",
     "sparse_softmax_cross_entropy_jvp",
     # CTC (issue 4)
+    "ctc_beam_search_decode",
+    "ctc_greedy_decode",
+    "ctc_loss",
     # linear cross-entropy (issue 6)
+    "default_block_size",
+    "linear_cross_entropy",
+    "linear_cross_entropy_jvp",
 ]

@@ -1,0 +1,534 @@
+"""Connectionist Temporal Classification: the loss and two decoders.
+
+``ctc_loss`` runs the log-space alpha recursion of Graves et al. (2006) as one ``lax.scan`` over
+time and differentiates it with a hand-written ``jax.custom_vjp`` whose backward pass is the beta
+recursion, a second scan run in reverse.
+
+Layout and cost. The ``2L+1`` blank-extended states are kept as two arrays, the ``L+1`` blank
+states ``[batch, L+1]`` and the ``L`` label states ``[batch, L]``. The blank update
+``P = logaddexp(alpha_blank[i], alpha_label[i-1])`` is exactly the part of the label update that
+the skip transition adds, so label ``i`` is ``logaddexp(alpha_label[i], P[i] if skip else
+alpha_blank[i])``: one ``exp`` and one ``log`` per state and frame, the minimum for a log-space
+recursion (a three-way log-sum-exp costs two ``exp`` and a ``log``; optax spends about three
+two-way ones per label). Each scan step slices one frame of logits ``[batch, classes]`` and computes
+its log-normaliser and the ``L`` label emissions from it while it is in cache (the blank emission
+is a slice); nothing ``[batch, time, classes]``-sized is built besides the gradient itself, and
+there is no one-hot.
+
+Memory. The forward saves the alpha tables (``[time, batch, L+1]`` and ``[time, batch, L]``, the
+alpha table of the ``2L+1`` states) and the per-frame log-normalisers ``[time, batch]``; the logits
+are alive anyway. The backward scan re-gathers each frame's emissions from the logits, runs the
+beta recursion, turns alpha and beta into state occupancies and writes that frame's gradient
+``softmax - occupancy`` straight into the gradient buffer: no emission, beta or occupancy table
+is ever materialised.
+
+Numerics. ``log(0)`` is the finite sentinel ``_NEG = -1e30`` rather than ``-inf``, so the
+log-sum-exps need no ``isfinite`` guards and cannot produce NaN. A sequence whose log-likelihood
+ends up below ``_NEG / 2`` has no alignment with non-zero probability (its target is too long for
+its input, counting the blanks needed between repeats, or every alignment passes through a logit of
+``-inf``): its loss is ``+inf`` (``0`` with ``zero_infinity=True``) and its gradient exactly zero.
+Every other loss is clamped at ``0`` from below, so float32 rounding never makes it negative.
+Logits of any float dtype are computed in float32 (float64 stays float64); the gradient comes back
+in the logits' dtype.
+
+Forward-mode autodiff. ``jax.custom_vjp`` functions do not support ``jax.jvp``, ``jax.jacfwd`` or
+``jax.hessian``. For those, pass ``custom_vjp=False``: the same forward recursion, differentiated
+by JAX's own autodiff, in forward and reverse mode (reverse mode then stores the scan's residuals,
+as optax does, so it is slower and uses more memory than the default).
+
+Bad values that ``jit`` cannot see: a label outside ``[0, classes)`` within its row's label length
+gives that row a NaN loss and a zero gradient, and leaves the other rows untouched. Labels past a
+row's label length are ignored whatever they hold (``-1`` padding is fine). Lengths are clipped to
+``[0, max]``. A label equal to ``blank_id`` within the label length is treated as an ordinary label
+that emits the blank class (as optax, Keras and PyTorch do); it is almost certainly a data bug.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+__all__ = ["ctc_loss", "ctc_greedy_decode", "ctc_beam_search_decode"]
+
+# Finite stand-in for log(0): far below any reachable log-likelihood, far enough above float32's
+# -3.4e38 that adding a few thousand emissions (each >= _NEG) to it stays finite.
+_NEG = -1e30
+
+
+# --------------------------------------------------------------------------------------------
+# Argument checks (trace time)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_int_array(fn: str, name: str, x, ndim: int, batch: int | None = None):
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(f"{fn}: `{name}` must be an integer array, got dtype {x.dtype}.")
+    if x.ndim != ndim:
+        raise ValueError(f"{fn}: `{name}` must have rank {ndim}, got shape {x.shape}.")
+    if batch is not None and x.shape[0] != batch:
+        raise ValueError(
+            f"{fn}: `{name}` must have batch size {batch} (from the logits), got shape {x.shape}."
+        )
+    return x
+
+
+def _check_logits(fn: str, logits):
+    logits = jnp.asarray(logits)
+    if not jnp.issubdtype(logits.dtype, jnp.floating):
+        raise TypeError(f"{fn}: `logits` must be a float array, got dtype {logits.dtype}.")
+    if logits.ndim != 3:
+        raise ValueError(
+            f"{fn}: `logits` must have shape [batch, time, classes], got shape {logits.shape}."
+        )
+    if logits.shape[2] < 1:
+        raise ValueError(f"{fn}: `logits` must have at least one class, got shape {logits.shape}.")
+    return logits
+
+
+def _check_blank(fn: str, blank_id, num_classes: int) -> int:
+    try:
+        blank = operator.index(blank_id)
+    except TypeError:
+        raise TypeError(
+            f"{fn}: `blank_id` must be a Python int, got {type(blank_id).__name__}."
+        ) from None
+    if not -num_classes <= blank < num_classes:
+        raise ValueError(
+            f"{fn}: `blank_id` must be in [-{num_classes}, {num_classes}) for {num_classes} "
+            f"classes, got {blank_id}."
+        )
+    return blank % num_classes
+
+
+def _lengths(fn: str, name: str, lengths, batch: int, maximum: int) -> jax.Array:
+    if lengths is None:
+        return jnp.full((batch,), maximum, jnp.int32)
+    lengths = _check_int_array(fn, name, lengths, 1, batch)
+    return jnp.clip(lengths.astype(jnp.int32), 0, maximum)
+
+
+def _compute_dtype(dtype):
+    return jnp.float64 if dtype == jnp.float64 else jnp.float32
+
+
+# --------------------------------------------------------------------------------------------
+# The recursions
+# --------------------------------------------------------------------------------------------
+
+
+def _lae(a, b):
+    """logaddexp for finite inputs: one exp and one log (no -inf: see ``_NEG``)."""
+    hi = jnp.maximum(a, b)
+    return hi + jnp.log(1.0 + jnp.exp(jnp.minimum(a, b) - hi))
+
+
+def _pad_front(x):
+    """[_NEG, x[:, 0], ..., x[:, -1]]: the state one below, for every state."""
+    return jnp.concatenate([jnp.full((x.shape[0], 1), _NEG, x.dtype), x], axis=1)
+
+
+def _pad_back(x):
+    return jnp.concatenate([x, jnp.full((x.shape[0], 1), _NEG, x.dtype)], axis=1)
+
+
+def _frame(logits, t):
+    return lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
+
+
+def _frame_lse(x_t):
+    """Log-normaliser of one frame [B, C] -> [B, 1]."""
+    top = lax.stop_gradient(jnp.max(x_t, axis=1, keepdims=True))
+    return top + jnp.log(jnp.sum(jnp.exp(x_t - top), axis=1, keepdims=True))
+
+
+def _frame_emissions(x_t, lse_t, lab, blank: int):
+    """Blank [B, 1] and label [B, N] emission log-probabilities of one frame, >= _NEG (so a
+    logit of -inf, a masked class, becomes the finite sentinel)."""
+    e_blank = jnp.maximum(x_t[:, blank : blank + 1] - lse_t, _NEG)
+    e_label = jnp.maximum(jnp.take_along_axis(x_t, lab, axis=1, mode="clip") - lse_t, _NEG)
+    return e_blank, e_label
+
+
+def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool):
+    """Forward recursion over all frames.
+
+    Returns the alphas after each row's last valid frame (blank [B, N+1], label [B, N]) and, with
+    ``store``, the tables (alpha_blank [T, B, N+1], alpha_label [T, B, N], lse [T, B]).
+    """
+    batch, time, _ = logits.shape
+    n = lab.shape[1]
+    dtype = logits.dtype
+    a_blank = jnp.full((batch, n + 1), _NEG, dtype).at[:, 0].set(0.0)
+    a_label = jnp.full((batch, n), _NEG, dtype)
+
+    def body(carry, t):
+        a_blank, a_label = carry
+        x_t = _frame(logits, t)
+        lse_t = _frame_lse(x_t)
+        e_blank, e_label = _frame_emissions(x_t, lse_t, lab, blank)
+        # P[i]: reach blank i from blank i or label i-1; the skip i-2 -> i of label i adds P too.
+        p = _lae(a_blank, _pad_front(a_label))
+        new_blank = e_blank + p
+        new_label = e_label + _lae(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
+        valid = (t < logit_lengths)[:, None]
+        new_blank = jnp.where(valid, new_blank, a_blank)
+        new_label = jnp.where(valid, new_label, a_label)
+        out = (new_blank, new_label, lse_t[:, 0]) if store else None
+        return (new_blank, new_label), out
+
+    return lax.scan(body, (a_blank, a_label), jnp.arange(time))
+
+
+def _log_likelihood(a_blank, a_label, label_lengths):
+    """logaddexp of the two final states: the last label and the blank after it."""
+    final_blank = jnp.take_along_axis(a_blank, label_lengths[:, None], axis=1)[:, 0]
+    if a_label.shape[1] == 0:
+        return final_blank
+    last = jnp.take_along_axis(a_label, jnp.maximum(label_lengths - 1, 0)[:, None], axis=1)[:, 0]
+    return _lae(final_blank, jnp.where(label_lengths >= 1, last, _NEG))
+
+
+def _loss_from_ll(ll):
+    """+inf where no alignment has non-zero probability, else -ll clamped at 0."""
+    return jnp.where(ll < _NEG / 2, jnp.inf, jnp.maximum(-ll, 0.0))
+
+
+def _ctc_forward(logits, lab, skip, logit_lengths, label_lengths, blank):
+    (a_blank, a_label), _ = _alpha_scan(logits, lab, skip, logit_lengths, blank, store=False)
+    return _loss_from_ll(_log_likelihood(a_blank, a_label, label_lengths))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _ctc_core(logits, lab, skip, logit_lengths, label_lengths, blank):
+    return _ctc_forward(logits, lab, skip, logit_lengths, label_lengths, blank)
+
+
+def _ctc_core_fwd(logits, lab, skip, logit_lengths, label_lengths, blank):
+    (a_blank, a_label), tables = _alpha_scan(
+        logits, lab, skip, logit_lengths, blank, store=True
+    )
+    ll = _log_likelihood(a_blank, a_label, label_lengths)
+    res = (logits, lab, skip, logit_lengths, label_lengths, tables, ll)
+    return _loss_from_ll(ll), res
+
+
+def _ctc_core_bwd(blank, res, g):
+    logits, lab, skip, logit_lengths, label_lengths, tables, ll = res
+    batch, time, _ = logits.shape
+    n = lab.shape[1]
+    dtype = logits.dtype
+    infeasible = ll < _NEG / 2
+    g = jnp.where(infeasible, 0.0, g).astype(dtype)
+    # An infeasible row has alpha or beta at the sentinel in every state, so with ll := 0 its
+    # occupancies underflow to exactly 0 rather than overflow.
+    ll = jnp.where(infeasible, 0.0, ll)[:, None]
+    # Label i -> label i+1 exists iff the skip into label i+1 does.
+    skip_next = jnp.concatenate([skip[:, 1:], jnp.zeros((batch, 1), bool)], axis=1)
+    end_blank = jnp.where(jnp.arange(n + 1)[None, :] == label_lengths[:, None], 0.0, _NEG)
+    end_label = jnp.where(jnp.arange(n)[None, :] == label_lengths[:, None] - 1, 0.0, _NEG)
+    rows = jnp.arange(batch)[:, None]
+
+    def body(carry, xs):
+        b_blank, b_label, grad = carry  # beta at t+1 (including its emission), grad buffer
+        t, a_blank, a_label, lse_t = xs
+        x_t = _frame(logits, t)
+        lse_t = lse_t[:, None]
+        e_blank, e_label = _frame_emissions(x_t, lse_t, lab, blank)
+        # c: log-probability of finishing from each state at t, excluding the emission at t.
+        r = _lae(b_blank, _pad_back(b_label))
+        c_label = _lae(b_label, jnp.where(skip_next, r[:, 1:], b_blank[:, 1:]))
+        last = (t == logit_lengths - 1)[:, None]
+        valid = (t < logit_lengths)[:, None]
+        c_blank = jnp.where(last, end_blank, jnp.where(valid, r, _NEG))
+        c_label = jnp.where(last, end_label, jnp.where(valid, c_label, _NEG))
+        # Occupancies: alpha_t already includes the emission at t once.
+        occ_blank = jnp.exp(a_blank + c_blank - ll)
+        occ_label = jnp.exp(a_label + c_label - ll)
+        # d(-ll)/d logits = softmax - occupancy on valid frames.
+        g_t = jnp.where(valid, g[:, None], 0.0)
+        grad_t = jnp.exp(x_t - lse_t) * g_t
+        grad_t = grad_t.at[rows, lab].add(-occ_label * g[:, None], mode="drop")
+        grad_t = grad_t.at[:, blank].add(-jnp.sum(occ_blank, axis=1) * g)
+        grad = lax.dynamic_update_index_in_dim(grad, grad_t, t, axis=1)
+        return (e_blank + c_blank, e_label + c_label, grad), None
+
+    init = (
+        jnp.full((batch, n + 1), _NEG, dtype),
+        jnp.full((batch, n), _NEG, dtype),
+        jnp.zeros_like(logits),
+    )
+    a_blank_t, a_label_t, lse = tables
+    (_, _, grad), _ = lax.scan(
+        body, init, (jnp.arange(time), a_blank_t, a_label_t, lse), reverse=True
+    )
+    return grad, None, None, None, None
+
+
+_ctc_core.defvjp(_ctc_core_fwd, _ctc_core_bwd)
+
+
+# --------------------------------------------------------------------------------------------
+# Public loss
+# --------------------------------------------------------------------------------------------
+
+
+def _prepare_labels(labels, label_lengths, blank: int):
+    """Labels with the padding replaced by the blank, and the skip mask: label i can be entered
+    from label i-1 directly (skipping the blank between) iff the two differ."""
+    batch, n = labels.shape
+    lab = jnp.where(
+        jnp.arange(n)[None, :] < label_lengths[:, None], labels.astype(jnp.int32), blank
+    )
+    skip = jnp.concatenate([jnp.zeros((batch, min(n, 1)), bool), lab[:, 1:] != lab[:, :-1]], 1)
+    return lab, skip
+
+
+def ctc_loss(
+    logits,
+    labels,
+    *,
+    logit_lengths=None,
+    label_lengths=None,
+    blank_id: int = 0,
+    zero_infinity: bool = False,
+    custom_vjp: bool = True,
+) -> jax.Array:
+    """Per-sequence CTC negative log-likelihood.
+
+    Args:
+      logits: ``[batch, time, classes]`` unnormalised scores (log-softmax is applied here). Any
+        float dtype; the math runs in float32 and the gradient comes back in this dtype.
+      labels: ``[batch, max_label_len]`` integer targets, padded past each row's length with any
+        value. Repeated labels are allowed (an alignment puts a blank between them).
+      logit_lengths: ``[batch]`` valid frames per row (default: all ``time``). Frames past it
+        get a zero gradient.
+      label_lengths: ``[batch]`` valid labels per row (default: all ``max_label_len``); ``0`` is
+        the empty target.
+      blank_id: class index of the blank, a Python int in ``[-classes, classes)``.
+      zero_infinity: return ``0`` instead of ``+inf`` for targets with no feasible alignment
+        (longer, counting the blanks needed between repeats, than their input). Either way their
+        gradient is zero.
+      custom_vjp: ``True`` (default) differentiates with the hand-written beta-recursion
+        backward. ``False`` lets JAX differentiate the forward scan instead: slower and
+        hungrier in reverse mode, but forward mode (``jax.jvp``, ``jax.jacfwd``,
+        ``jax.hessian``) works.
+
+    Returns:
+      ``[batch]`` losses in the compute dtype (float32 unless the logits are float64), each
+      ``>= 0`` or ``+inf``.
+    """
+    fn = "ctc_loss"
+    logits = _check_logits(fn, logits)
+    batch, time, num_classes = logits.shape
+    labels = _check_int_array(fn, "labels", labels, 2, batch)
+    blank = _check_blank(fn, blank_id, num_classes)
+    logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
+    label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
+
+    lab, skip = _prepare_labels(labels, label_lengths, blank)
+    out_of_range = jnp.any((lab < 0) | (lab >= num_classes), axis=1)
+    x = logits.astype(_compute_dtype(logits.dtype))
+    if custom_vjp:
+        loss = _ctc_core(x, lab, skip, logit_lengths, label_lengths, blank)
+    else:
+        loss = _ctc_forward(x, lab, skip, logit_lengths, label_lengths, blank)
+    if zero_infinity:
+        loss = jnp.where(jnp.isinf(loss), 0.0, loss)
+    return jnp.where(out_of_range, jnp.nan, loss)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoders
+# --------------------------------------------------------------------------------------------
+
+
+def _compact(tokens, keep):
+    """Move the kept entries of each row to the front (stable), pad the rest with -1."""
+    order = jnp.argsort(jnp.where(keep, 0, 1), axis=-1, stable=True)
+    out = jnp.take_along_axis(jnp.where(keep, tokens, -1), order, axis=-1)
+    return out
+
+
+def ctc_greedy_decode(
+    logits, logit_lengths=None, *, blank_id: int = 0, merge_repeated: bool = True
+):
+    """Best-path decoding: the most likely class per frame, repeats merged, blanks removed.
+
+    Args:
+      logits: ``[batch, time, classes]`` scores (normalised here with log-softmax for the score).
+      logit_lengths: ``[batch]`` valid frames per row (default: all).
+      blank_id: class index of the blank.
+      merge_repeated: merge runs of the same class into one label (as CTC defines), else keep
+        every non-blank frame.
+
+    Returns:
+      ``(decoded, scores)``: ``decoded`` ``[batch, time]`` int32 labels, front-aligned, padded
+      with ``-1``; ``scores`` ``[batch]`` the log-probability of the best path (the sum over
+      valid frames of the largest log-softmax). The labels equal ``keras.ops.ctc_decode(...,
+      strategy="greedy")[0][0]``; Keras' score is minus the sum of the raw maxima, which is
+      ``-scores`` when the logits are already log-probabilities.
+    """
+    fn = "ctc_greedy_decode"
+    logits = _check_logits(fn, logits)
+    batch, time, num_classes = logits.shape
+    blank = _check_blank(fn, blank_id, num_classes)
+    lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
+    x = logits.astype(jnp.float32) if logits.dtype != jnp.float64 else logits
+    logp = jax.nn.log_softmax(x, axis=2)
+    best = jnp.argmax(logp, axis=2).astype(jnp.int32)
+    valid = jnp.arange(time)[None, :] < lengths[:, None]
+    scores = jnp.sum(jnp.where(valid, jnp.max(logp, axis=2), 0.0), axis=1)
+    best = jnp.where(valid, best, blank)
+    keep = best != blank
+    if merge_repeated:
+        prev = jnp.concatenate([jnp.full((batch, 1), -1, jnp.int32), best[:, :-1]], axis=1)
+        keep = keep & (best != prev)
+    decoded = _compact(best, keep)
+    return decoded, scores
+
+
+def _mix(h, x, mult: int, shift: int):
+    """One step of a 32-bit multiply-xorshift hash of a sequence (uint32 arithmetic wraps)."""
+    h = (h ^ x) * jnp.uint32(mult)
+    return h ^ (h >> shift)
+
+
+def ctc_beam_search_decode(
+    logits, logit_lengths=None, *, beam_width: int = 100, top_paths: int = 1, blank_id: int = 0
+):
+    """Prefix beam search: the ``top_paths`` most likely label sequences under the CTC model.
+
+    Each beam is a label prefix with two log-probabilities, ending in a blank or in its last label;
+    each frame extends every beam by every class, merges the candidates that are the same prefix,
+    and keeps the ``beam_width`` best. Runs under ``jit`` and ``vmap`` (a ``lax.scan`` over time);
+    prefixes are identified by a 64-bit rolling hash (two 32-bit ones), and the labels are read
+    back at the end through per-frame back-pointers.
+
+    Args:
+      logits: ``[batch, time, classes]`` scores (log-softmax is applied here).
+      logit_lengths: ``[batch]`` valid frames per row (default: all).
+      beam_width: beams kept per frame (a Python int >= 1).
+      top_paths: sequences returned per row, ``1 <= top_paths <= beam_width``.
+      blank_id: class index of the blank.
+
+    Returns:
+      ``(decoded, scores)``: ``decoded`` ``[batch, top_paths, time]`` int32 labels, front-aligned
+      and padded with ``-1``, best first; ``scores`` ``[batch, top_paths]`` their log-probabilities
+      (summed over all alignments; ``-inf`` for slots with no sequence). This is the behaviour of
+      ``keras.ops.ctc_decode(..., strategy="beam_search")``, whose outputs are
+      ``decoded.transpose(1, 0, 2)`` and ``scores``.
+    """
+    fn = "ctc_beam_search_decode"
+    logits = _check_logits(fn, logits)
+    batch, time, num_classes = logits.shape
+    blank = _check_blank(fn, blank_id, num_classes)
+    lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
+    for name, value in (("beam_width", beam_width), ("top_paths", top_paths)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{fn}: `{name}` must be an int >= 1, got {value!r}.")
+    if top_paths > beam_width:
+        raise ValueError(
+            f"{fn}: `top_paths` must be <= `beam_width` ({beam_width}), got {top_paths}."
+        )
+    x = logits.astype(jnp.float32) if logits.dtype != jnp.float64 else logits
+    logp = jax.nn.log_softmax(x, axis=2)
+    decode = functools.partial(
+        _beam_search_one, beam_width=beam_width, top_paths=top_paths, blank=blank
+    )
+    return jax.vmap(decode)(logp, lengths)
+
+
+def _beam_search_one(logp, length, *, beam_width: int, top_paths: int, blank: int):
+    """Prefix beam search over one sequence ``logp`` [T, C] (log-probabilities)."""
+    time, num_classes = logp.shape
+    width = beam_width
+    neg_inf = jnp.array(-jnp.inf, logp.dtype)
+    classes = jnp.arange(num_classes, dtype=jnp.int32)
+    is_blank = classes == blank
+
+    # Beam state. Hashes identify prefixes: (h1, h2) of the prefix, (p1, p2) of the prefix without
+    # its last label, `last` its last label (-1 for the empty prefix).
+    zero_u = jnp.zeros((width,), jnp.uint32)
+    state = dict(
+        p_b=jnp.full((width,), neg_inf).at[0].set(0.0),  # log P(prefix, ends in blank)
+        p_nb=jnp.full((width,), neg_inf),  # log P(prefix, ends in its last label)
+        last=jnp.full((width,), -1, jnp.int32),
+        h1=zero_u,
+        h2=zero_u,
+        p1=zero_u,
+        p2=zero_u,
+    )
+
+    def step(state, xs):
+        lp, t = xs
+        p_b, p_nb, last = state["p_b"], state["p_nb"], state["last"]
+        total = jnp.logaddexp(p_b, p_nb)
+        lp_blank = lp[blank]
+        lp_last = jnp.where(last >= 0, lp[jnp.maximum(last, 0)], neg_inf)
+
+        # Staying on the same prefix: a blank, or a repeat of the last label with no blank between.
+        stay_b = total + lp_blank
+        stay_nb = p_nb + lp_last
+        # Extending prefix w by label c: from either ending, but after a blank only for a repeat.
+        same = classes[None, :] == last[:, None]
+        ext = jnp.where(same, p_b[:, None], total[:, None]) + lp[None, :]
+        ext = jnp.where(is_blank[None, :], neg_inf, ext)  # [W, C]
+
+        # An extension that is already a beam (w' = w + c, found by hash) adds to that beam's
+        # non-blank probability instead of becoming a second copy of it.
+        match = (state["p1"][None, :] == state["h1"][:, None]) & (
+            state["p2"][None, :] == state["h2"][:, None]
+        )  # match[w, w']: w is the prefix of w' without its last label
+        match &= ((last >= 0) & jnp.isfinite(total))[None, :]
+        last_c = jnp.maximum(last, 0)
+        into = jnp.where(match, jnp.take(ext, last_c, axis=1), neg_inf)  # [W parent, W' child]
+        stay_nb = jnp.logaddexp(stay_nb, jax.nn.logsumexp(into, axis=0))
+        merged = jnp.zeros((width, num_classes), bool).at[:, last_c].max(match)
+        ext = jnp.where(merged, neg_inf, ext)
+
+        # Candidates: W stays, then W*C extensions; keep the best W by total probability.
+        cand_b = jnp.concatenate([stay_b, jnp.full((width * num_classes,), neg_inf)])
+        cand_nb = jnp.concatenate([stay_nb, ext.reshape(-1)])
+        cand_total = jnp.logaddexp(cand_b, cand_nb)
+        _, top = lax.top_k(cand_total, width)
+        is_ext = top >= width
+        parent = jnp.where(is_ext, (top - width) // num_classes, top)
+        label = jnp.where(is_ext, (top - width) % num_classes, -1).astype(jnp.int32)
+
+        h1, h2 = state["h1"][parent], state["h2"][parent]
+        u = label.astype(jnp.uint32) + 1
+        new = dict(
+            p_b=cand_b[top],
+            p_nb=cand_nb[top],
+            last=jnp.where(is_ext, label, last[parent]),
+            h1=jnp.where(is_ext, _mix(h1, u, 0x9E3779B1, 15), h1),
+            h2=jnp.where(is_ext, _mix(h2, u, 0xCC9E2D51, 13), h2),
+            p1=jnp.where(is_ext, h1, state["p1"][parent]),
+            p2=jnp.where(is_ext, h2, state["p2"][parent]),
+        )
+        keep = t < length
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, state)
+        pointer = jnp.where(keep, parent, jnp.arange(width))
+        emitted = jnp.where(keep, label, -1)
+        return new, (pointer, emitted)
+
+    final, (pointers, emitted) = lax.scan(step, state, (logp, jnp.arange(time)))
+    total = jnp.logaddexp(final["p_b"], final["p_nb"])
+    scores, order = lax.top_k(total, top_paths)
+
+    # Follow the back-pointers from the last frame to the first, collecting the labels.
+    def back(beam, xs):
+        pointer, label = xs
+        return pointer[beam], label[beam]
+
+    _, labels = lax.scan(back, order, (pointers, emitted), reverse=True)  # [T, top]
+    labels = jnp.transpose(labels)
+    labels = jnp.where(jnp.isfinite(scores)[:, None], labels, -1)
+    decoded = _compact(labels, labels >= 0)
+    return decoded, scores
