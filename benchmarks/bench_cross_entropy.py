@@ -4,7 +4,8 @@ Each contender computes ``jax.value_and_grad`` of the mean per-token loss with r
 logits ``[N, V]`` (integer labels ``[N]``), jitted, arguments bound:
 
 * ``jaxloss``     -- :func:`jaxloss.ops.sparse_softmax_cross_entropy` (``jax.custom_vjp``);
-* ``jaxloss_jvp`` -- its forward-mode-capable twin :func:`jaxloss.ops.sparse_softmax_cross_entropy_jvp`;
+* ``jaxloss_jvp`` -- its forward-mode-capable twin
+  :func:`jaxloss.ops.sparse_softmax_cross_entropy_jvp`;
 * ``optax``       -- ``optax.softmax_cross_entropy_with_integer_labels`` (autodiff);
 * ``keras``       -- ``keras.losses.sparse_categorical_crossentropy(from_logits=True)`` on the JAX
   backend (skipped when Keras is not installed).
@@ -101,7 +102,7 @@ def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
                 return jnp.mean(loss_fn(z, labels).astype(jnp.float32))
 
             step = jax.jit(jax.value_and_grad(objective))
-            fns[name] = lambda step=step: step(logits)
+            fns[name] = lambda step=step, logits=logits: step(logits)
             tb = _harness.temp_bytes(jax.value_and_grad(objective), logits)
             temp[name] = None if tb is None else tb / 2**20
             per_token = np.asarray(jax.jit(loss_fn)(logits, labels).astype(jnp.float32), np.float64)

@@ -54,6 +54,28 @@ from jaxloss.hinge import (
 )
 
 # --- probabilistic family (issue 3) ---
+from jaxloss.probabilistic import (
+    BinaryCrossentropy,
+    BinaryFocalCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalFocalCrossentropy,
+    CategoricalGeneralizedCrossEntropy,
+    Circle,
+    KLDivergence,
+    Poisson,
+    SparseCategoricalCrossentropy,
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_generalized_cross_entropy,
+    circle,
+    kl_divergence,
+    poisson,
+    sparse_categorical_crossentropy,
+)
+from jaxloss.probabilistic import KLD, bce, kld, kullback_leibler_divergence
+from jaxloss.utils import to_categorical
 
 # --- CTC (issue 4) ---
 
@@ -110,6 +132,29 @@ __all__ = [
     "mse",
     "msle",
     # probabilistic (issue 3)
+    "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
+    "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
+    "Circle",
+    "KLDivergence",
+    "Poisson",
+    "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
+    "circle",
+    "kl_divergence",
+    "poisson",
+    "sparse_categorical_crossentropy",
+    "KLD",
+    "bce",
+    "kld",
+    "kullback_leibler_divergence",
+    "to_categorical",
     # CTC (issue 4)
     # linear cross-entropy (issue 6)
 ]

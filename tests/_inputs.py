@@ -40,10 +40,18 @@ def segmentation(key):
     return y_true, jax.random.uniform(k2, (BATCH, 3, 3, 1))
 
 
+def metric_learning(key):
+    # every label appears twice, so each sample has a positive and a negative pair (Circle loss)
+    y_true = jnp.array([0, 0, 1, 1], jnp.int32)[:BATCH]
+    emb = jax.random.normal(key, (BATCH, 8))
+    return y_true, emb / jnp.linalg.norm(emb, axis=-1, keepdims=True)
+
+
 GENERATORS = {
     "regression": regression,
     "binary": binary,
     "categorical": categorical,
     "sparse_categorical": sparse_categorical,
     "segmentation": segmentation,
+    "metric_learning": metric_learning,
 }

@@ -8,18 +8,18 @@ Three kernels, prediction first, per-example output, no reduction (like ``optax`
 
 How the softmax kernels are differentiated (``jax.custom_vjp``)
 -------------------------------------------------------------
-The forward pass computes the per-row ``lse = logsumexp(logits)`` with two streaming reductions (max,
-then sum of ``exp``) and picks the label's logit with a gather; the only residual it keeps is ``lse``
-(``[rows]``), besides the logits and labels that are alive anyway. The backward pass is one fused
-elementwise pass over the logits::
+The forward pass computes the per-row ``lse = logsumexp(logits)`` with two streaming reductions
+(max, then sum of ``exp``) and picks the label's logit with a gather; the only residual it keeps is
+``lse`` (``[rows]``), besides the logits and labels that are alive anyway. The backward pass is one
+fused elementwise pass over the logits::
 
     dlogits = g * ((1 + 2 * z_loss * lse) * exp(logits - lse) - smoothed_target)
 
-For integer labels the smoothed target ``(1 - label_smoothing) * [c == label] + label_smoothing / K``
-is never built: the uniform part is a scalar in the loop and the label part is one value per example,
-added in place by a scatter (float32/float64) or by an ``iota == label`` select inside the loop
-(bfloat16/float16, so that ``p - 1`` is rounded once). No one-hot array exists in the forward or the
-backward, with or without label smoothing. Any class ``axis`` is supported without transposing.
+For integer labels the smoothed target ``(1 - ls) * [c == label] + ls / K`` is never built: the
+uniform part is a scalar in the loop and the label part is one value per example, added in place by
+a scatter (float32/float64) or by an ``iota == label`` select inside the loop (bfloat16/float16, so
+that ``p - 1`` is rounded once). No one-hot array exists in the forward or the backward, with or
+without label smoothing. Any class ``axis`` is supported without transposing.
 
 Low precision: bfloat16/float16 logits are read as they are and upcast inside the fused loops; all
 math is float32, the loss comes back in float32 (accurate to float32, unlike a bfloat16 logsumexp),
@@ -111,7 +111,7 @@ def _static_float(name: str, arg: str, value: Any, lo: float, hi: float | None) 
 
 
 def logsumexp(x: jax.Array, axis: int) -> jax.Array:
-    """``log(sum(exp(x), axis, keepdims=True))`` computed stably; rows of all ``-inf`` give ``-inf``.
+    """``log(sum(exp(x), axis, keepdims=True))``, computed stably; all-``-inf`` rows give ``-inf``.
 
     ``x`` must already be in the compute dtype. The shift is a constant for autodiff.
     """
@@ -257,8 +257,9 @@ def _sparse_jvp_rule(axis, ignore_index, ls, z_loss, primals, tangents):
     @jax.checkpoint
     def tangent(logits, class_weight, lse, dlogits):
         ones = jnp.ones(lse.shape[:axis] + lse.shape[axis + 1 :], lse.dtype)
-        coeff = _sparse_dlogits(logits, labels, class_weight, lse, ones, axis, ignore_index, ls,
-                                z_loss)
+        coeff = _sparse_dlogits(
+            logits, labels, class_weight, lse, ones, axis, ignore_index, ls, z_loss
+        )
         return jnp.sum(coeff.astype(lse.dtype) * dlogits.astype(lse.dtype), axis=axis)
 
     out = tangent(logits, class_weight, lse, dlogits)
@@ -289,11 +290,14 @@ def _check_sparse(name, logits, labels, axis, ignore_index, label_smoothing, z_l
             f"{expected}; got {labels.shape}."
         )
     if ignore_index is not None:
-        if isinstance(ignore_index, jax.core.Tracer) or not isinstance(
-            ignore_index, (int, np.integer)
-        ) or isinstance(ignore_index, bool):
-            raise TypeError(f"{name}: `ignore_index` must be None or a Python int; "
-                            f"got {ignore_index!r}.")
+        if (
+            isinstance(ignore_index, jax.core.Tracer)
+            or not isinstance(ignore_index, (int, np.integer))
+            or isinstance(ignore_index, bool)
+        ):
+            raise TypeError(
+                f"{name}: `ignore_index` must be None or a Python int; got {ignore_index!r}."
+            )
         ignore_index = int(ignore_index)
     ls = _static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
     z = _static_float(name, "z_loss", z_loss, 0.0, None)
@@ -657,8 +661,7 @@ def _check_sigmoid(name, logits, labels, pos_weight, label_smoothing):
     labels = jnp.asarray(labels)
     if labels.shape != logits.shape:
         raise ValueError(
-            f"{name}: `labels` must have the shape of `logits`, {logits.shape}; "
-            f"got {labels.shape}."
+            f"{name}: `labels` must have the shape of `logits`, {logits.shape}; got {labels.shape}."
         )
     if not jnp.issubdtype(labels.dtype, jnp.floating):
         labels = labels.astype(compute_dtype(logits.dtype))
