@@ -1,0 +1,375 @@
+"""jaxloss.ops cross-entropy kernels against float64 NumPy formulas.
+
+Values and gradients, check_grads on the custom VJPs (and forward mode on the ``_jvp`` twins), edge
+inputs, bf16, and compiled memory.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from jaxloss import ops
+
+RNG = np.random.default_rng(0)
+
+
+# ----------------------------------------------------------------------------------------------
+# float64 references written from the definitions
+
+
+def np_log_softmax(x, axis=-1):
+    x = np.asarray(x, np.float64)
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+def np_lse(x, axis=-1):
+    x = np.asarray(x, np.float64)
+    m = x.max(axis=axis, keepdims=True)
+    return np.squeeze(m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True)), axis)
+
+
+def np_sparse(x, y, axis=-1, ls=0.0, z=0.0, cw=None, ignore=None):
+    """Loss and d(sum loss)/dx for integer labels, float64."""
+    x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+    y = np.asarray(y)
+    k = x.shape[-1]
+    logp = np_log_softmax(x)
+    lse = np_lse(x)
+    onehot = np.eye(k)[np.clip(y, 0, k - 1)]
+    target = (1 - ls) * onehot + ls / k
+    loss = -(target * logp).sum(-1) + z * lse**2
+    grad = np.exp(logp) * (1 + 2 * z * lse)[..., None] - target
+    w = np.ones_like(loss) if cw is None else np.asarray(cw, np.float64)[np.clip(y, 0, k - 1)]
+    loss, grad = loss * w, grad * w[..., None]
+    if ignore is not None:
+        loss = np.where(y == ignore, 0.0, loss)
+        grad = np.where((y == ignore)[..., None], 0.0, grad)
+    return loss, np.moveaxis(grad, -1, axis)
+
+
+def np_dense(x, t, ls=0.0, z=0.0):
+    x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
+    k = x.shape[-1]
+    t = (1 - ls) * t + ls / k
+    lse = np_lse(x)
+    loss = -(np.where(t != 0, t * np_log_softmax(x), 0.0)).sum(-1) + z * lse**2
+    grad = (t.sum(-1) + 2 * z * lse)[..., None] * np.exp(np_log_softmax(x)) - t
+    return loss, grad
+
+
+def np_sigmoid(x, y, pw=None, ls=0.0):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    y = y * (1 - ls) + 0.5 * ls
+    pw = 1.0 if pw is None else np.asarray(pw, np.float64)
+    log_sig = -np.logaddexp(0.0, -x)
+    log_one_minus = -np.logaddexp(0.0, x)
+    loss = -(pw * y * log_sig + (1 - y) * log_one_minus)
+    sig = np.exp(log_sig)
+    grad = (1 - y) * sig - pw * y * (1 - sig)
+    return loss, grad
+
+
+def _logits(shape, scale=3.0):
+    return jnp.asarray(RNG.normal(size=shape) * scale, jnp.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# sparse
+
+
+SPARSE_OPTIONS = [
+    {},
+    {"label_smoothing": 0.1},
+    {"z_loss": 1e-3},
+    {"ignore_index": -100},
+    {"ignore_index": 0},
+    {"class_weight": [0.5, 1.0, 2.0, 0.0, 1.5, 1.0, 3.0]},
+    {
+        "label_smoothing": 0.2,
+        "z_loss": 0.01,
+        "ignore_index": -1,
+        "class_weight": [1, 2, 3, 4, 5, 6, 7],
+    },
+]
+
+
+@pytest.mark.parametrize("options", SPARSE_OPTIONS)
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_sparse_value_and_gradient_match_float64_formula(options, axis):
+    x = _logits((6, 7, 3)) if axis == 1 else _logits((6, 7))
+    y = RNG.integers(0, 7, size=(6, 3) if axis == 1 else (6,))
+    ignore = options.get("ignore_index")
+    if ignore is not None:
+        y[1] = ignore
+    kw = dict(options)
+    if "class_weight" in kw:
+        kw["class_weight"] = jnp.asarray(kw["class_weight"], jnp.float32)
+    _, grad = jax.jit(
+        jax.value_and_grad(
+            lambda z: ops.sparse_softmax_cross_entropy(z, jnp.asarray(y), axis=axis, **kw).sum()
+        )
+    )(x)
+    per = jax.jit(lambda z: ops.sparse_softmax_cross_entropy(z, jnp.asarray(y), axis=axis, **kw))(x)
+    exp_loss, exp_grad = np_sparse(
+        x,
+        y,
+        axis=axis,
+        ls=options.get("label_smoothing", 0.0),
+        z=options.get("z_loss", 0.0),
+        cw=options.get("class_weight"),
+        ignore=ignore,
+    )
+    np.testing.assert_allclose(per, exp_loss, rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(grad, exp_grad, rtol=2e-5, atol=2e-6)
+    assert per.dtype == jnp.float32 and grad.dtype == jnp.float32
+
+
+def test_sparse_matches_optax_and_the_jvp_twin():
+    optax = pytest.importorskip("optax")
+    x, y = _logits((9, 13)), jnp.asarray(RNG.integers(0, 13, size=9))
+    np.testing.assert_allclose(
+        ops.sparse_softmax_cross_entropy(x, y),
+        optax.softmax_cross_entropy_with_integer_labels(x, y),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+    for kw in ({}, {"label_smoothing": 0.3, "z_loss": 0.1, "ignore_index": 3}):
+        f = lambda z, kw=kw: ops.sparse_softmax_cross_entropy(z, y, **kw).sum()
+        g = lambda z, kw=kw: ops.sparse_softmax_cross_entropy_jvp(z, y, **kw).sum()
+        np.testing.assert_allclose(f(x), g(x), rtol=1e-6)
+        np.testing.assert_allclose(jax.grad(f)(x), jax.grad(g)(x), rtol=1e-6, atol=1e-7)
+
+
+def test_check_grads_on_every_kernel():
+    with jax.enable_x64(True):
+        x = jnp.asarray(RNG.normal(size=(4, 5)), jnp.float64)
+        y = jnp.asarray([0, 4, 2, 1])
+        cw = jnp.asarray([0.5, 1.0, 2.0, 1.5, 0.7])
+        t = jax.nn.softmax(jnp.asarray(RNG.normal(size=(4, 5))))
+        yb = jnp.asarray(RNG.uniform(size=(4, 5)))
+        pw = jnp.linspace(0.5, 2.0, 5)
+        sparse = lambda x, cw: ops.sparse_softmax_cross_entropy(
+            x, y, label_smoothing=0.1, z_loss=0.01, class_weight=cw, ignore_index=2
+        )
+        dense = lambda x, t: ops.softmax_cross_entropy(x, t, label_smoothing=0.1, z_loss=0.01)
+        sigm = lambda x, yb, pw: ops.sigmoid_binary_cross_entropy(
+            x, yb, pos_weight=pw, label_smoothing=0.1
+        )
+        for f, args in ((sparse, (x, cw)), (dense, (x, t)), (sigm, (x, yb, pw))):
+            # custom_vjp: reverse mode, first and second order (reverse-over-reverse)
+            check_grads(jax.jit(f), args, order=2, modes=["rev"])
+        sparse_j = lambda x, cw: ops.sparse_softmax_cross_entropy_jvp(
+            x, y, label_smoothing=0.1, z_loss=0.01, class_weight=cw, ignore_index=2
+        )
+        dense_j = lambda x, t: ops.softmax_cross_entropy_jvp(x, t, label_smoothing=0.1, z_loss=0.01)
+        sigm_j = lambda x, yb, pw: ops.sigmoid_binary_cross_entropy_jvp(
+            x, yb, pos_weight=pw, label_smoothing=0.1
+        )
+        for f, args in ((sparse_j, (x, cw)), (dense_j, (x, t)), (sigm_j, (x, yb, pw))):
+            check_grads(jax.jit(f), args, order=2, modes=["fwd", "rev"])
+
+
+def test_forward_mode_needs_the_jvp_twin_and_hvp_matches_plain_autodiff():
+    x, y = _logits((3, 6)), jnp.asarray([1, 5, 0])
+    v = _logits((3, 6), 1.0)
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(lambda z: ops.sparse_softmax_cross_entropy(z, y), (x,), (v,))
+
+    def plain(z):  # an independent formula, differentiated by JAX
+        logp = jax.nn.log_softmax(z, axis=-1)
+        t = 0.9 * jax.nn.one_hot(y, 6) + 0.1 / 6
+        return jnp.sum(-(t * logp).sum(-1) + 0.01 * jax.nn.logsumexp(z, -1) ** 2)
+
+    def ours(z):
+        return ops.sparse_softmax_cross_entropy_jvp(z, y, label_smoothing=0.1, z_loss=0.01).sum()
+
+    hvp = jax.jvp(jax.grad(ours), (x,), (v,))[1]
+    np.testing.assert_allclose(hvp, jax.jvp(jax.grad(plain), (x,), (v,))[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.hessian(ours)(x), jax.hessian(plain)(x), rtol=1e-5, atol=1e-6)
+    t = jax.nn.softmax(_logits((3, 6)))
+    dense = lambda z: ops.softmax_cross_entropy_jvp(z, t).sum()
+    dense_plain = lambda z: -(t * jax.nn.log_softmax(z)).sum()
+    np.testing.assert_allclose(
+        jax.jvp(jax.grad(dense), (x,), (v,))[1],
+        jax.jvp(jax.grad(dense_plain), (x,), (v,))[1],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_ignored_rows_are_exact_zeros_even_with_nonfinite_logits():
+    x = _logits((4, 5)).at[1].set(jnp.nan).at[2, 0].set(jnp.inf)
+    y = jnp.asarray([0, -100, -100, 3])
+    for fn in (ops.sparse_softmax_cross_entropy, ops.sparse_softmax_cross_entropy_jvp):
+        loss, grad = jax.value_and_grad(
+            lambda z, fn=fn: fn(z, y, ignore_index=-100, label_smoothing=0.1).sum()
+        )(x)
+        assert np.isfinite(loss)
+        assert np.all(grad[1:3] == 0) and np.all(np.isfinite(grad))
+
+
+def test_all_rows_ignored_gives_zero_loss_and_zero_gradient():
+    x, y = _logits((3, 4)), jnp.full((3,), -1)
+    loss, grad = jax.value_and_grad(
+        lambda z: ops.sparse_softmax_cross_entropy(z, y, ignore_index=-1).sum()
+    )(x)
+    assert loss == 0 and np.all(grad == 0)
+
+
+def test_out_of_range_label_poisons_only_its_own_row():
+    x, y = _logits((4, 5)), jnp.asarray([0, 7, -3, 4])
+    loss = ops.sparse_softmax_cross_entropy(x, y)
+    grad = jax.grad(lambda z: ops.sparse_softmax_cross_entropy(z, y).sum())(x)
+    assert np.isnan(loss[1]) and np.isnan(loss[2])
+    assert np.all(np.isnan(grad[1])) and np.all(np.isnan(grad[2]))
+    good, _ = np_sparse(x[jnp.asarray([0, 3])], np.asarray([0, 4]))
+    np.testing.assert_allclose(loss[jnp.asarray([0, 3])], good, rtol=1e-5)
+    assert np.all(np.isfinite(grad[jnp.asarray([0, 3])]))
+
+
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+def test_huge_logits_give_finite_values_and_gradients(scale):
+    x = jnp.asarray([[scale, 0.0, -scale], [0.0, scale, 1.0]], jnp.float32)
+    y = jnp.asarray([2, 1])
+    for fn in (ops.sparse_softmax_cross_entropy, ops.sparse_softmax_cross_entropy_jvp):
+        loss, grad = jax.value_and_grad(lambda z, fn=fn: fn(z, y, label_smoothing=0.1).sum())(x)
+        assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    t = jax.nn.one_hot(y, 3)
+    loss, grad = jax.value_and_grad(lambda z: ops.softmax_cross_entropy(z, t).sum())(x)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    yb = jnp.asarray([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    loss, grad = jax.value_and_grad(lambda z: ops.sigmoid_binary_cross_entropy(z, yb).sum())(x)
+    np.testing.assert_allclose(loss, np_sigmoid(x, yb)[0].sum(), rtol=1e-6)
+    assert np.all(np.isfinite(grad))
+
+
+# ----------------------------------------------------------------------------------------------
+# dense and sigmoid
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.2}, {"z_loss": 0.01}])
+def test_dense_value_and_gradient_match_float64_formula(options):
+    x = _logits((5, 6))
+    t = jax.nn.softmax(_logits((5, 6)))
+    t = t.at[0].set(jnp.asarray([0, 0, 1.0, 0, 0, 0]))
+    t = t.at[1].multiply(0.5)  # targets that do not sum to 1: the gradient is still exact
+    _, grad = jax.value_and_grad(lambda z: ops.softmax_cross_entropy(z, t, **options).sum())(x)
+    exp_loss, exp_grad = np_dense(
+        x, t, ls=options.get("label_smoothing", 0.0), z=options.get("z_loss", 0.0)
+    )
+    np.testing.assert_allclose(ops.softmax_cross_entropy(x, t, **options), exp_loss, rtol=2e-5)
+    np.testing.assert_allclose(grad, exp_grad, rtol=2e-5, atol=2e-6)
+
+
+def test_dense_masked_logits_and_class_axis():
+    x = _logits((3, 4)).at[:, 0].set(-jnp.inf)
+    t = jnp.asarray([[0, 1.0, 0, 0], [0, 0, 0.5, 0.5], [0, 0, 0, 1.0]])
+    _, grad = jax.value_and_grad(lambda z: ops.softmax_cross_entropy(z, t).sum())(x)
+    assert np.all(np.isfinite(ops.softmax_cross_entropy(x, t))) and np.all(np.isfinite(grad))
+    x2 = _logits((2, 4, 3))
+    t2 = jax.nn.softmax(_logits((2, 4, 3)), axis=1)
+    np.testing.assert_allclose(
+        ops.softmax_cross_entropy(x2, t2, axis=1),
+        ops.softmax_cross_entropy(jnp.moveaxis(x2, 1, -1), jnp.moveaxis(t2, 1, -1)),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("pw", [None, 2.0, [0.5, 1.0, 3.0]])
+@pytest.mark.parametrize("ls", [0.0, 0.2])
+def test_sigmoid_value_and_gradient_match_float64_formula(pw, ls):
+    x = _logits((4, 3))
+    y = jnp.asarray(RNG.integers(0, 2, size=(4, 3)), jnp.float32)
+    pwa = None if pw is None else jnp.asarray(pw, jnp.float32)
+    f = lambda z: ops.sigmoid_binary_cross_entropy(z, y, pos_weight=pwa, label_smoothing=ls)
+    exp_loss, exp_grad = np_sigmoid(x, y, pw, ls)
+    np.testing.assert_allclose(f(x), exp_loss, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.grad(lambda z: f(z).sum())(x), exp_grad, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ops.sigmoid_binary_cross_entropy_jvp(x, y, pos_weight=pwa, label_smoothing=ls),
+        f(x),
+        rtol=1e-6,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# low precision, transforms, memory
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_low_precision_logits_float32_loss_and_input_dtype_gradient(dtype):
+    x = _logits((64, 300)).astype(dtype)
+    y = jnp.asarray(RNG.integers(0, 300, size=64))
+    _, grad = jax.value_and_grad(lambda z: ops.sparse_softmax_cross_entropy(z, y).mean())(x)
+    per = ops.sparse_softmax_cross_entropy(x, y)
+    assert per.dtype == jnp.float32 and grad.dtype == dtype
+    exp_loss, exp_grad = np_sparse(np.asarray(x.astype(jnp.float32)), np.asarray(y))
+    np.testing.assert_allclose(per, exp_loss, rtol=1e-5, atol=1e-5)  # float32-accurate
+    np.testing.assert_allclose(grad.astype(jnp.float32), exp_grad / 64, rtol=2e-2, atol=1e-4)
+    # the label's gradient entry p - 1 is rounded once, not twice
+    y_hot = exp_grad[np.arange(64), np.asarray(y)] / 64
+    np.testing.assert_allclose(
+        np.asarray(grad.astype(jnp.float32))[np.arange(64), np.asarray(y)], y_hot, rtol=1e-2
+    )
+    optax = pytest.importorskip("optax")
+    theirs = optax.softmax_cross_entropy_with_integer_labels(x, y).astype(jnp.float32)
+    assert np.abs(per - exp_loss).max() < np.abs(theirs - exp_loss).max()
+
+
+def test_jit_equals_eager_and_vmap_equals_loop():
+    x, y = _logits((3, 4, 5)), jnp.asarray(RNG.integers(0, 5, size=(3, 4)))
+    f = lambda z, y: ops.sparse_softmax_cross_entropy(z, y, label_smoothing=0.1)
+    np.testing.assert_allclose(jax.jit(f)(x, y), f(x, y), rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.vmap(f)(x, y), jnp.stack([f(x[i], y[i]) for i in range(3)]), rtol=1e-6
+    )
+    g = jax.vmap(jax.grad(lambda z, y: f(z, y).sum()))(x, y)
+    np.testing.assert_allclose(
+        g,
+        jnp.stack([jax.grad(lambda z, t: f(z, t).sum())(x[i], y[i]) for i in range(3)]),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"label_smoothing": 0.1}, {"z_loss": 1e-4, "ignore_index": -100}]
+)
+def test_compiled_gradient_keeps_no_logits_sized_temporary(options):
+    """No one-hot, no saved softmax: temp memory stays far below one [N, K] float32 array."""
+    n, k = 256, 4096
+    x = jnp.zeros((n, k), jnp.float32)
+    y = jnp.zeros((n,), jnp.int32)
+    f = jax.value_and_grad(lambda z: ops.sparse_softmax_cross_entropy(z, y, **options).mean())
+    analysis = jax.jit(f).lower(x).compile().memory_analysis()
+    if analysis is None:
+        pytest.skip("backend reports no memory analysis")
+    assert analysis.temp_size_in_bytes < n * k * 4 // 8
+
+
+def test_bad_arguments_raise_at_trace_time():
+    x = _logits((2, 3))
+    with pytest.raises(TypeError, match="`labels` must hold integer"):
+        ops.sparse_softmax_cross_entropy(x, jnp.asarray([0.0, 1.0]))
+    with pytest.raises(ValueError, match="`labels` must have the shape"):
+        ops.sparse_softmax_cross_entropy(x, jnp.asarray([0, 1, 2]))
+    with pytest.raises(ValueError, match="`label_smoothing` must be in"):
+        ops.sparse_softmax_cross_entropy(x, jnp.asarray([0, 1]), label_smoothing=1.5)
+    with pytest.raises(ValueError, match="`z_loss` must be >="):
+        ops.sparse_softmax_cross_entropy(x, jnp.asarray([0, 1]), z_loss=-1.0)
+    with pytest.raises(ValueError, match="`class_weight` must have shape"):
+        ops.sparse_softmax_cross_entropy(x, jnp.asarray([0, 1]), class_weight=jnp.ones(4))
+    with pytest.raises(ValueError, match="`axis`=2 is out of range"):
+        ops.sparse_softmax_cross_entropy(x, jnp.asarray([0, 1]), axis=2)
+    with pytest.raises(TypeError, match="static option"):
+        jax.jit(
+            lambda s: ops.sparse_softmax_cross_entropy(x, jnp.asarray([0, 1]), label_smoothing=s)
+        )(0.1)
+    with pytest.raises(ValueError, match="`targets` must have the shape"):
+        ops.softmax_cross_entropy(x, jnp.ones((2, 4)))
+    with pytest.raises(TypeError, match="`logits` must be a floating"):
+        ops.softmax_cross_entropy(jnp.ones((2, 3), jnp.int32), jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="`pos_weight`"):
+        ops.sigmoid_binary_cross_entropy(x, jnp.ones((2, 3)), pos_weight=jnp.ones(4))
