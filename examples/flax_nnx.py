@@ -65,11 +65,16 @@ def clean_error(model: Regressor, x, clean) -> jax.Array:
     return jaxloss.MeanAbsoluteError()(clean, model(x))
 
 
-def fit(loss: jaxloss.Loss, x, y, clean, *, steps: int, hidden: int, batch: int) -> float:
+@nnx.jit(static_argnums=(0, 1))
+def create(hidden: int, steps: int) -> tuple[Regressor, nnx.Optimizer]:
+    """Model and optimizer, initialised in one compiled call (not op by op)."""
     model = Regressor(hidden, rngs=nnx.Rngs(0))
-    optimizer = nnx.Optimizer(
-        model, optax.adam(optax.cosine_decay_schedule(1e-2, steps)), wrt=nnx.Param
-    )
+    schedule = optax.cosine_decay_schedule(1e-2, steps)
+    return model, nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
+
+
+def fit(loss: jaxloss.Loss, x, y, clean, *, steps: int, hidden: int, batch: int) -> float:
+    model, optimizer = create(hidden, steps)
     rng = np.random.default_rng(1)
     for step in range(1, steps + 1):
         idx = rng.integers(0, len(x), batch)

@@ -13,6 +13,7 @@ Run it with ``make demo`` or ``python examples/quickstart.py``; add ``--tiny`` (
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import time
 from pathlib import Path
@@ -39,13 +40,13 @@ def make_spirals(n: int, classes: int = 3, noise: float = 0.05, seed: int = 0):
     return x.astype(np.float32), labels.astype(np.int32)
 
 
-def init_mlp(key: jax.Array, sizes: list[int]) -> list[dict[str, jax.Array]]:
-    """He-initialised dense layers ``[{"w": [in, out], "b": [out]}, ...]``."""
+def init_mlp(seed: int, sizes: list[int]) -> list[dict[str, jax.Array]]:
+    """He-initialised dense layers ``[{"w": [in, out], "b": [out]}, ...]`` (drawn with NumPy)."""
+    rng = np.random.default_rng(seed)
     params = []
-    keys = jax.random.split(key, len(sizes) - 1)
-    for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:], strict=True):
-        w = jax.random.normal(k, (fan_in, fan_out)) * jnp.sqrt(2.0 / fan_in)
-        params.append({"w": w, "b": jnp.zeros(fan_out)})
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        w = rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out)).astype(np.float32)
+        params.append({"w": jnp.asarray(w), "b": jnp.asarray(np.zeros(fan_out, np.float32))})
     return params
 
 
@@ -118,9 +119,9 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     split = int(0.8 * n)
     x_train, y_train, x_test, y_test = x[:split], y[:split], x[split:], y[split:]
 
-    params = init_mlp(jax.random.key(0), [2, hidden, hidden, 3])
+    params = init_mlp(0, [2, hidden, hidden, 3])
     optimizer = optax.adam(5e-3)
-    opt_state = optimizer.init(params)
+    opt_state = jax.jit(optimizer.init)(params)
     train_step, eval_step = make_steps(optimizer)
     rng = np.random.default_rng(1)
     steps_per_epoch = split // batch_size
