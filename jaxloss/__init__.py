@@ -80,6 +80,7 @@ from jaxloss.utils import to_categorical
 # --- CTC (issue 4) ---
 
 # --- linear cross-entropy (issue 6) ---
+from jaxloss.language_model import LinearCrossEntropy, linear_crossentropy
 
 __version__ = "0.1.0"
 
@@ -157,4 +158,6 @@ __all__ = [
     "to_categorical",
     # CTC (issue 4)
     # linear cross-entropy (issue 6)
+    "LinearCrossEntropy",
+    "linear_crossentropy",
 ]

@@ -1,0 +1,206 @@
+"""Language-model head losses: the fused linear + cross-entropy as a Keras-style loss.
+
+:class:`LinearCrossEntropy` (class handle) and :func:`linear_crossentropy` (function handle) wrap
+:func:`jaxloss.ops.linear_cross_entropy`, the kernel that never builds the ``[tokens, vocab]``
+logits. Because the logits are never built, the "prediction" is the pair that would produce them:
+
+    y_pred = (hidden, weight)          or   (hidden, weight, bias)
+    hidden: [..., D]    weight: [D, V]     bias: [V]     y_true: integer labels [...]
+
+so that the Keras calling convention ``loss(y_true, y_pred, sample_weight=None)`` is kept::
+
+    loss_fn = jaxloss.LinearCrossEntropy(ignore_class=-100, z_loss=1e-4)
+    loss = loss_fn(labels, (hidden, params["lm_head"]))
+
+The reduction is the shared one (:func:`jaxloss.reduce_weighted_values`): tokens whose label is
+``ignore_class`` are masked out and ``"sum_over_batch_size"`` divides by the number of *valid*
+tokens, exactly as Keras' ``SparseCategoricalCrossentropy(ignore_class=...)`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from jaxloss._loss import Loss
+from jaxloss._reduction import reduce_weighted_values
+from jaxloss.ops.linear_cross_entropy import linear_cross_entropy
+
+__all__ = ["LinearCrossEntropy", "linear_crossentropy"]
+
+
+def _unpack(owner: str, y_pred: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """``y_pred`` as ``(hidden, weight, bias_or_None)``, or a ``TypeError`` naming the loss."""
+    if isinstance(y_pred, Sequence) and not isinstance(y_pred, str) and len(y_pred) in (2, 3):
+        hidden, weight, *rest = y_pred
+        bias = rest[0] if rest else None
+        return (
+            jnp.asarray(hidden),
+            jnp.asarray(weight),
+            None if bias is None else jnp.asarray(bias),
+        )
+    raise TypeError(
+        f"{owner}: `y_pred` must be a tuple (hidden, weight) or (hidden, weight, bias) -- the "
+        f"inputs of the projection, since the logits are never built; got {type(y_pred).__name__}"
+        f"{'' if not hasattr(y_pred, 'shape') else ' of shape ' + str(tuple(y_pred.shape))}."
+    )
+
+
+def linear_crossentropy(
+    y_true: ArrayLike,
+    y_pred: tuple[ArrayLike, ...],
+    *,
+    ignore_class: int | None = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    block_size: int | None = None,
+) -> jax.Array:
+    """Per-token sparse cross-entropy of ``hidden @ weight (+ bias)``, never building the logits.
+
+    Args:
+      y_true: integer labels ``[...]``.
+      y_pred: ``(hidden, weight)`` or ``(hidden, weight, bias)`` with ``hidden: [..., D]``,
+        ``weight: [D, V]``, ``bias: [V]``.
+      ignore_class: label whose tokens get loss 0 and zero gradient (Keras' ``ignore_class``).
+      label_smoothing: in ``[0, 1]``; the target is ``(1 - ls) * onehot + ls / V``.
+      z_loss: ``>= 0``; adds ``z_loss * logsumexp(logits)**2``.
+      block_size: vocabulary columns per block (``None``: a measured default).
+
+    Returns:
+      The per-token loss, shape ``y_true.shape``, float32 (the kernel accumulates in float32 for
+      bfloat16 operands).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> hidden, weight = jnp.ones((2, 4)), jnp.zeros((4, 8))
+      >>> print(jaxloss.linear_crossentropy(jnp.array([1, 7]), (hidden, weight)).round(4))
+      [2.0794 2.0794]
+    """
+    hidden, weight, bias = _unpack("linear_crossentropy", y_pred)
+    return linear_cross_entropy(
+        hidden,
+        weight,
+        jnp.asarray(y_true),
+        bias=bias,
+        ignore_index=ignore_class,
+        label_smoothing=label_smoothing,
+        z_loss=z_loss,
+        block_size=block_size,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LinearCrossEntropy(Loss):
+    """Fused language-model-head loss: ``hidden @ weight (+ bias)`` then sparse cross-entropy.
+
+    Equal to ``SparseCategoricalCrossentropy(from_logits=True)`` on ``hidden @ weight + bias``
+    (plus the optional z-loss), with a memory cost of a few ``[tokens, block_size]`` buffers
+    instead of the ``[tokens, vocab]`` logits and their softmax.
+
+    Call it as ``loss(y_true, (hidden, weight[, bias]), sample_weight=None)``.
+
+    Args:
+      ignore_class: label of tokens to skip (padding, e.g. ``-100``): they are masked out of the
+        reduction, so ``"sum_over_batch_size"`` divides by the number of valid tokens.
+      label_smoothing: in ``[0, 1]``.
+      z_loss: ``>= 0``, coefficient of ``logsumexp(logits)**2``.
+      block_size: vocabulary block of the kernel; ``None`` picks a measured default.
+      name, reduction, axis_name: as for :class:`jaxloss.Loss`.
+      dtype: ``None`` (default) leaves the operands as they are -- the kernel already computes in
+        float32 (float32 matmul accumulation, logsumexp and loss), so a bfloat16 ``weight`` is
+        never copied to float32. A dtype or policy name casts the floating operands to that
+        compute dtype and returns the loss in it.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxloss
+      >>> hidden = jnp.ones((2, 3, 4))            # [batch, time, D]
+      >>> weight = jnp.zeros((4, 10))             # [D, V]
+      >>> labels = jnp.array([[1, 2, 3], [4, -100, -100]])
+      >>> loss = jaxloss.LinearCrossEntropy(ignore_class=-100)
+      >>> print(f"{float(loss(labels, (hidden, weight))):.4f}")  # log(10) over 4 valid tokens
+      2.3026
+      >>> grads = jax.grad(lambda w: loss(labels, (hidden, w)))(weight)
+      >>> grads.shape
+      (4, 10)
+    """
+
+    ignore_class: int | None = None
+    label_smoothing: float = 0.0
+    z_loss: float = 0.0
+    block_size: int | None = None
+
+    default_name = "linear_cross_entropy"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        ic = self.ignore_class
+        if ic is not None and (isinstance(ic, bool) or not isinstance(ic, (int, np.integer))):
+            raise ValueError(f"{owner}: `ignore_class` must be None or an int; got {ic!r}.")
+        for option, hi in (("label_smoothing", 1.0), ("z_loss", None)):
+            value = getattr(self, option)
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+                value, bool
+            )
+            ok = ok and value >= 0.0 and (hi is None or value <= hi)
+            if not ok:
+                rng = "a float in [0, 1]" if hi is not None else "a float >= 0"
+                raise ValueError(f"{owner}: `{option}` must be {rng}; got {value!r}.")
+            object.__setattr__(self, option, float(value))
+        bs = self.block_size
+        if bs is not None and (
+            isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1
+        ):
+            raise ValueError(f"{owner}: `block_size` must be None or an int >= 1; got {bs!r}.")
+
+    def call(self, y_true: jax.Array, y_pred: Any) -> jax.Array:
+        """Per-token loss (0 for ``ignore_class``); ``y_pred`` is ``(hidden, weight[, bias])``."""
+        return linear_crossentropy(
+            y_true,
+            y_pred,
+            ignore_class=self.ignore_class,
+            label_smoothing=self.label_smoothing,
+            z_loss=self.z_loss,
+            block_size=self.block_size,
+        )
+
+    def mask(self, y_true: jax.Array, y_pred: Any) -> jax.Array | None:
+        del y_pred
+        if self.ignore_class is None:
+            return None
+        return jnp.asarray(y_true) != self.ignore_class
+
+    def __call__(
+        self,
+        y_true: ArrayLike,
+        y_pred: tuple[ArrayLike, ...],
+        sample_weight: ArrayLike | None = None,
+    ) -> jax.Array:
+        """The reduced loss; ``y_pred`` is ``(hidden, weight)`` or ``(hidden, weight, bias)``."""
+        owner = type(self).__name__
+        operands = _unpack(owner, y_pred)
+        if self.dtype is not None:
+            cdt = self.compute_dtype
+            operands = tuple(None if x is None else x.astype(cdt) for x in operands)
+        hidden, weight, bias = operands
+        y_pred = (hidden, weight) if bias is None else (hidden, weight, bias)
+        y_true = jnp.asarray(y_true)
+        values = self.call(y_true, y_pred)
+        if self.dtype is not None:
+            values = values.astype(self.compute_dtype)
+        return reduce_weighted_values(
+            values,
+            sample_weight=sample_weight,
+            mask=self.mask(y_true, y_pred),
+            reduction=self.reduction,
+            axis_name=self.axis_name,
+            loss_name=owner,
+        )

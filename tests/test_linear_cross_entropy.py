@@ -1,0 +1,581 @@
+"""Fused linear + cross-entropy: values and every gradient equal the unfused computation.
+
+References, both independent of the kernel under test:
+
+* a float64 NumPy formula (loss and its analytic gradients, written here);
+* ``hidden @ weight (+ bias)`` fed to :func:`jaxloss.ops.sparse_softmax_cross_entropy` and
+  differentiated by JAX (the unfused composition the fused kernel replaces).
+
+Plus: memory (no ``[tokens, vocab]`` intermediate anywhere in the gradient program), bf16, ignored
+tokens, smoothing, z-loss, vocabularies that are not a multiple of the block, edge inputs, jit /
+vmap, forward mode through the ``_jvp`` twin, validation, and the ``LinearCrossEntropy`` class.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+from jax.test_util import check_grads
+
+import jaxloss
+from jaxloss import ops
+from jaxloss.language_model import LinearCrossEntropy, linear_crossentropy
+from tests._reference import np_reduce
+
+N, D, V = 13, 8, 37  # V prime: never a multiple of the block
+IGNORE = -100
+
+OPTION_SETS = [
+    {},
+    {"ignore_index": IGNORE},
+    {"label_smoothing": 0.2},
+    {"z_loss": 1e-2},
+    {"ignore_index": IGNORE, "label_smoothing": 0.1, "z_loss": 1e-3},
+]
+# (options, block_size, with_bias): every option set, blocks of 1, odd sizes, exactly V, > V.
+FORMULA_CASES = [
+    ({}, None, False),
+    ({}, 1, True),
+    ({}, V, False),
+    ({}, 64, True),
+    ({"ignore_index": IGNORE}, 5, True),
+    ({"ignore_index": IGNORE}, 16, False),
+    ({"label_smoothing": 0.2}, 5, False),
+    ({"label_smoothing": 0.2}, 16, True),
+    ({"z_loss": 1e-2}, 5, True),
+    ({"z_loss": 1e-2}, None, False),
+    ({"ignore_index": IGNORE, "label_smoothing": 0.1, "z_loss": 1e-3}, 1, False),
+    ({"ignore_index": IGNORE, "label_smoothing": 0.1, "z_loss": 1e-3}, 16, True),
+]
+
+
+def _inputs(seed=0, n=N, d=D, v=V, ignore_frac=0.3, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    hidden = rng.normal(size=(n, d)).astype(dtype)
+    weight = (rng.normal(size=(d, v)) / np.sqrt(d)).astype(dtype)
+    bias = (0.5 * rng.normal(size=(v,))).astype(dtype)
+    labels = rng.integers(0, v, size=(n,)).astype(np.int32)
+    labels[rng.random(size=n) < ignore_frac] = IGNORE
+    labels[0] = 0
+    labels[1] = v - 1  # the last column lives in the remainder block
+    return hidden, weight, bias, labels
+
+
+def _ignore_frac(options):
+    return 0.3 if "ignore_index" in options else 0.0
+
+
+def _np_loss_and_grads(
+    hidden,
+    weight,
+    bias,
+    labels,
+    g,
+    ignore_index=None,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    block_size=None,
+):
+    """float64 loss and (d_hidden, d_weight, d_bias) for the cotangent ``g``, from the formulas."""
+    del block_size
+    h, w = np.float64(hidden), np.float64(weight)
+    z = h @ w + (0.0 if bias is None else np.float64(bias))
+    n, v = z.shape
+    m = z.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
+    ls = label_smoothing
+    ignored = np.zeros(n, bool) if ignore_index is None else labels == ignore_index
+    safe = np.where(ignored, 0, labels)
+    onehot = np.eye(v)[safe]
+    loss = (1 - ls) * (lse - z[np.arange(n), safe]) + ls * (lse - z.mean(axis=1))
+    loss = loss + z_loss * lse**2
+    loss = np.where(ignored, 0.0, loss)
+    p = np.exp(z - lse[:, None])
+    dz = (1 + 2 * z_loss * lse)[:, None] * p - (1 - ls) * onehot - ls / v
+    dz = np.where(ignored[:, None], 0.0, dz) * np.float64(g)[:, None]
+    return loss, (dz @ w.T, h.T @ dz, dz.sum(axis=0))
+
+
+def _vjp(fn, hidden, weight, bias, labels, g, **kw):
+    """Loss and the gradients w.r.t. (hidden, weight[, bias]) for cotangent ``g``."""
+    if bias is None:
+        out, pull = jax.vjp(lambda h, w: fn(h, w, labels, **kw), hidden, weight)
+    else:
+        out, pull = jax.vjp(lambda h, w, b: fn(h, w, labels, bias=b, **kw), hidden, weight, bias)
+    return out, pull(jnp.asarray(g, out.dtype))
+
+
+def _unfused(hidden, weight, labels, *, bias=None, block_size=None, jvp=False, **kw):
+    del block_size
+    logits = hidden @ weight
+    if bias is not None:
+        logits = logits + bias
+    kernel = ops.sparse_softmax_cross_entropy_jvp if jvp else ops.sparse_softmax_cross_entropy
+    return kernel(logits, labels, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# equality with the references
+
+
+@pytest.mark.parametrize(("options", "block_size", "with_bias"), FORMULA_CASES)
+def test_matches_float64_numpy_formula(options, block_size, with_bias):
+    hidden, weight, bias, labels = _inputs(seed=1, ignore_frac=_ignore_frac(options))
+    bias = bias if with_bias else None
+    g = np.random.default_rng(2).uniform(0.5, 2.0, size=N).astype(np.float32)
+    ref_loss, ref_grads = _np_loss_and_grads(hidden, weight, bias, labels, g, **options)
+    loss, grads = _vjp(
+        ops.linear_cross_entropy, hidden, weight, bias, labels, g, block_size=block_size, **options
+    )
+    assert loss.shape == (N,) and loss.dtype == jnp.float32
+    np.testing.assert_allclose(loss, ref_loss, rtol=2e-6, atol=2e-6)
+    for got, want in zip(grads, ref_grads, strict=False):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("options", OPTION_SETS)
+@pytest.mark.parametrize(("block_size", "with_bias"), [(3, False), (16, True)])
+def test_matches_unfused_matmul_plus_sparse_cross_entropy(options, block_size, with_bias):
+    hidden, weight, bias, labels = _inputs(seed=3, ignore_frac=_ignore_frac(options))
+    bias = bias if with_bias else None
+    g = np.random.default_rng(4).normal(size=N).astype(np.float32)
+    loss, grads = _vjp(
+        ops.linear_cross_entropy, hidden, weight, bias, labels, g, block_size=block_size, **options
+    )
+    ref_loss, ref_grads = _vjp(_unfused, hidden, weight, bias, labels, g, **options)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6, atol=1e-6)
+    for got, want in zip(grads, ref_grads, strict=True):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_float64_operands_compute_in_float64_and_pass_check_grads():
+    with jax.enable_x64(True):
+        hidden, weight, bias, labels = _inputs(seed=5, n=5, d=4, v=11, dtype=np.float64)
+        kw = {"ignore_index": IGNORE, "label_smoothing": 0.1, "z_loss": 1e-2, "block_size": 4}
+        loss = ops.linear_cross_entropy(hidden, weight, labels, bias=bias, **kw)
+        assert loss.dtype == jnp.float64
+        ref, _ = _np_loss_and_grads(hidden, weight, bias, labels, np.ones(5), **kw)
+        np.testing.assert_allclose(loss, ref, rtol=1e-12)
+
+        def f(h, w, b):
+            return ops.linear_cross_entropy(h, w, labels, bias=b, **kw)
+
+        check_grads(f, (hidden, weight, bias), order=1, modes=("rev",))
+
+
+def test_leading_token_axes():
+    hidden, weight, bias, labels = _inputs(seed=6, n=12)
+    h3, y3 = hidden.reshape(3, 4, D), labels.reshape(3, 4)
+    loss3 = ops.linear_cross_entropy(h3, weight, y3, bias=bias, ignore_index=IGNORE, block_size=8)
+    loss = ops.linear_cross_entropy(
+        hidden, weight, labels, bias=bias, ignore_index=IGNORE, block_size=8
+    )
+    assert loss3.shape == (3, 4)
+    np.testing.assert_allclose(loss3.reshape(-1), loss, rtol=1e-6)
+    d3 = jax.grad(lambda h: ops.linear_cross_entropy(h, weight, y3, ignore_index=IGNORE).sum())(h3)
+    assert d3.shape == h3.shape
+
+
+def test_bfloat16_operands_accumulate_in_float32():
+    hidden, weight, bias, labels = _inputs(seed=7, n=32, d=64, v=300)
+    hb, wb, bb = (jnp.asarray(x, jnp.bfloat16) for x in (hidden, weight, bias))
+    kw = {"ignore_index": IGNORE, "label_smoothing": 0.1, "z_loss": 1e-3, "block_size": 64}
+    g = np.ones(32, np.float32)
+    loss, grads = _vjp(ops.linear_cross_entropy, hb, wb, bb, labels, g, **kw)
+    assert loss.dtype == jnp.float32
+    assert [x.dtype for x in grads] == [jnp.bfloat16] * 3
+    # Against the float64 formula on the bf16-rounded operands: float32 accumulation keeps the
+    # loss accurate to float32; the gradients are rounded once, to bfloat16.
+    f32 = [np.asarray(x, np.float32) for x in (hb, wb, bb)]
+    ref_loss, ref_grads = _np_loss_and_grads(*f32, labels, g, **kw)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-5)
+    for got, want in zip(grads, ref_grads, strict=True):
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(np.float32(got), want, rtol=2e-2, atol=2e-2 * scale)
+
+
+# --------------------------------------------------------------------------------------------
+# memory: no [tokens, vocab] array anywhere
+
+
+def _shapes_in_jaxpr(jaxpr):
+    shapes = set()
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            shapes.add(tuple(getattr(var.aval, "shape", ())))
+        for sub in jax.core.subjaxprs(eqn) if hasattr(jax.core, "subjaxprs") else ():
+            shapes |= _shapes_in_jaxpr(sub)
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", None)
+            if inner is not None:
+                shapes |= _shapes_in_jaxpr(getattr(inner, "jaxpr", inner))
+            if isinstance(param, (tuple, list)):
+                for item in param:
+                    inner = getattr(item, "jaxpr", None)
+                    if inner is not None:
+                        shapes |= _shapes_in_jaxpr(getattr(inner, "jaxpr", inner))
+    return shapes
+
+
+def test_gradient_program_never_holds_tokens_by_vocab():
+    n, d, v, block = 64, 16, 1000, 128
+    hidden, weight, bias, labels = _inputs(seed=8, n=n, d=d, v=v)
+
+    def step(h, w, b):
+        return ops.linear_cross_entropy(
+            h,
+            w,
+            labels,
+            bias=b,
+            ignore_index=IGNORE,
+            label_smoothing=0.1,
+            z_loss=1e-4,
+            block_size=block,
+        ).mean()
+
+    jaxpr = jax.make_jaxpr(jax.value_and_grad(step, argnums=(0, 1, 2)))(hidden, weight, bias)
+    shapes = _shapes_in_jaxpr(jaxpr.jaxpr)
+    assert (n, block) in shapes  # the blocks are there ...
+    assert (n, v) not in shapes and (v, n) not in shapes  # ... the full logits are not
+
+
+def test_compiled_temp_memory_is_a_fraction_of_the_unfused():
+    n, d, v = 256, 32, 8192
+    hidden, weight, _, labels = _inputs(seed=9, n=n, d=d, v=v, ignore_frac=0.0)
+
+    def temp(fn):
+        grad = jax.jit(jax.value_and_grad(lambda h, w: fn(h, w, labels).mean(), argnums=(0, 1)))
+        return grad.lower(hidden, weight).compile().memory_analysis().temp_size_in_bytes
+
+    fused = temp(lambda h, w, y: ops.linear_cross_entropy(h, w, y, block_size=512))
+    unfused = temp(_unfused)
+    assert unfused >= n * v * 4  # at least one [tokens, vocab] float32 buffer
+    assert fused * 6 <= unfused, (fused, unfused)
+
+
+# --------------------------------------------------------------------------------------------
+# edge inputs
+
+
+def test_all_tokens_ignored_gives_zero_loss_and_zero_gradients():
+    hidden, weight, bias, _ = _inputs(seed=10)
+    labels = np.full((N,), IGNORE, np.int32)
+    loss, grads = _vjp(
+        ops.linear_cross_entropy,
+        hidden,
+        weight,
+        bias,
+        labels,
+        np.ones(N),
+        ignore_index=IGNORE,
+        block_size=8,
+    )
+    assert np.all(np.asarray(loss) == 0)
+    for grad in grads:
+        assert np.all(np.asarray(grad) == 0)
+
+
+def test_ignored_token_with_non_finite_hidden_gets_exact_zero_gradient():
+    hidden, weight, _, labels = _inputs(seed=11)
+    labels[2] = IGNORE
+    hidden[2] = np.inf
+    loss, (dh, _) = _vjp(
+        ops.linear_cross_entropy,
+        hidden,
+        weight,
+        None,
+        labels,
+        np.ones(N),
+        ignore_index=IGNORE,
+        block_size=8,
+    )
+    assert float(loss[2]) == 0.0
+    assert np.all(np.asarray(dh[2]) == 0)
+    others = np.arange(N) != 2
+    assert np.all(np.isfinite(np.asarray(loss)[others]))
+    assert np.all(np.isfinite(np.asarray(dh)[others]))
+
+
+def test_huge_logits_stay_finite_and_exact():
+    hidden, weight, _, labels = _inputs(seed=12, ignore_frac=0.0)
+    hidden = hidden * 1e4 / np.abs(hidden @ weight).max()  # logits up to +-1e4
+    g = np.ones(N, np.float32)
+    loss, grads = _vjp(ops.linear_cross_entropy, hidden, weight, None, labels, g, block_size=8)
+    ref_loss, ref_grads = _np_loss_and_grads(hidden, weight, None, labels, g)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-2)
+    for got, want in zip(grads, ref_grads, strict=False):
+        assert np.all(np.isfinite(np.asarray(got)))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3 * np.abs(want).max())
+
+
+def test_zero_inputs_give_log_vocab():
+    loss = ops.linear_cross_entropy(jnp.zeros((3, D)), jnp.zeros((D, V)), jnp.array([0, 5, 36]))
+    np.testing.assert_allclose(loss, np.full(3, np.log(V)), rtol=1e-6)
+
+
+def test_out_of_range_label_is_nan_and_leaves_other_tokens_alone():
+    hidden, weight, _, labels = _inputs(seed=13, ignore_frac=0.0)
+    bad = labels.copy()
+    bad[4] = V  # out of range, not ignored
+    loss = np.asarray(ops.linear_cross_entropy(hidden, weight, bad, block_size=8))
+    good = np.asarray(ops.linear_cross_entropy(hidden, weight, labels, block_size=8))
+    assert np.isnan(loss[4])
+    others = np.arange(N) != 4
+    np.testing.assert_array_equal(loss[others], good[others])
+    ref = np.asarray(_unfused(hidden, weight, bad))
+    assert np.isnan(ref[4])  # same convention as the cross-entropy kernel
+    dh = jax.grad(lambda h: ops.linear_cross_entropy(h, weight, bad).sum())(hidden)
+    assert np.all(np.isnan(np.asarray(dh[4])))
+    assert np.all(np.isfinite(np.asarray(dh)[others]))
+
+
+def test_block_size_larger_than_vocab_and_vocab_of_one():
+    hidden, weight, _, labels = _inputs(seed=14, ignore_frac=0.0)
+    a = ops.linear_cross_entropy(hidden, weight, labels, block_size=10_000)
+    b = ops.linear_cross_entropy(hidden, weight, labels, block_size=V)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    one = ops.linear_cross_entropy(hidden, weight[:, :1], np.zeros(N, np.int32))
+    np.testing.assert_allclose(one, np.zeros(N), atol=1e-6)
+
+
+def test_default_block_size():
+    assert ops.default_block_size(10) == 10
+    assert 1024 <= ops.default_block_size(65536) <= 16384
+
+
+# --------------------------------------------------------------------------------------------
+# transforms
+
+
+def test_jit_equals_eager_and_vmap_equals_loop():
+    hidden, weight, bias, labels = _inputs(seed=15)
+    kw = {"bias": bias, "ignore_index": IGNORE, "z_loss": 1e-3, "block_size": 8}
+
+    def f(h, w, y):
+        return ops.linear_cross_entropy(h, w, y, **kw)
+
+    np.testing.assert_allclose(
+        jax.jit(f)(hidden, weight, labels), f(hidden, weight, labels), rtol=1e-6
+    )
+    h2, _, _, y2 = _inputs(seed=16)
+    hs, ys = jnp.stack([hidden, h2]), jnp.stack([labels, y2])
+    batched = jax.vmap(f, in_axes=(0, None, 0))(hs, weight, ys)
+    looped = jnp.stack([f(hidden, weight, labels), f(h2, weight, y2)])
+    np.testing.assert_allclose(batched, looped, rtol=1e-6)
+
+    def total(w, h, y):
+        return f(h, w, y).sum()
+
+    dw = jax.vmap(jax.grad(total), in_axes=(None, 0, 0))(weight, hs, ys)
+    np.testing.assert_allclose(dw[1], jax.grad(total)(weight, h2, y2), rtol=1e-5, atol=1e-7)
+
+
+def test_jvp_twin_matches_values_and_supports_forward_mode():
+    hidden, weight, bias, labels = _inputs(seed=17)
+    kw = {"ignore_index": IGNORE, "label_smoothing": 0.1, "z_loss": 1e-2, "block_size": 8}
+
+    def twin(h, w, b):
+        return ops.linear_cross_entropy_jvp(h, w, labels, bias=b, **kw)
+
+    def ref(h, w, b):
+        return _unfused(h, w, labels, bias=b, jvp=True, **kw)
+
+    np.testing.assert_allclose(twin(hidden, weight, bias), ref(hidden, weight, bias), rtol=1e-6)
+    rng = np.random.default_rng(18)
+    tangents = tuple(rng.normal(size=x.shape).astype(np.float32) for x in (hidden, weight, bias))
+    _, t_twin = jax.jvp(twin, (hidden, weight, bias), tangents)
+    _, t_ref = jax.jvp(ref, (hidden, weight, bias), tangents)
+    np.testing.assert_allclose(t_twin, t_ref, rtol=1e-5, atol=1e-5)
+    # Reverse mode through the twin equals the fused custom_vjp.
+    g_twin = jax.grad(lambda w: twin(hidden, w, bias).sum())(weight)
+    g_fused = jax.grad(
+        lambda w: ops.linear_cross_entropy(hidden, w, labels, bias=bias, **kw).sum()
+    )(weight)
+    np.testing.assert_allclose(g_twin, g_fused, rtol=1e-5, atol=1e-6)
+    # Hessian with respect to one token's hidden state.
+    hess = jax.hessian(
+        lambda h: ops.linear_cross_entropy_jvp(h, weight, labels[:2], bias=bias, **kw).sum()
+    )(hidden[:2])
+    assert hess.shape == (2, D, 2, D) and np.all(np.isfinite(np.asarray(hess)))
+
+
+def test_fused_kernel_refuses_forward_mode_with_a_clear_error():
+    hidden, weight, _, labels = _inputs(seed=19)
+    with pytest.raises(TypeError):
+        jax.jvp(lambda h: ops.linear_cross_entropy(h, weight, labels), (hidden,), (hidden,))
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"labels": np.zeros(N, np.float32)}, TypeError, "labels"),
+        ({"labels": np.zeros(N + 1, np.int32)}, ValueError, "labels"),
+        ({"weight": np.zeros((D + 1, V), np.float32)}, ValueError, "weight"),
+        ({"weight": np.zeros((D, V), np.int32)}, TypeError, "weight"),
+        ({"bias": np.zeros(V + 1, np.float32)}, ValueError, "bias"),
+        ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
+        ({"z_loss": -1.0}, ValueError, "z_loss"),
+        ({"block_size": 0}, ValueError, "block_size"),
+        ({"ignore_index": 1.5}, TypeError, "ignore_index"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_argument(kwargs, error, match):
+    hidden, weight, _, labels = _inputs(seed=20)
+    args = {"hidden": hidden, "weight": weight, "labels": labels, **kwargs}
+    with pytest.raises(error, match=match):
+        ops.linear_cross_entropy(args.pop("hidden"), args.pop("weight"), args.pop("labels"), **args)
+
+
+def test_traced_option_is_refused():
+    hidden, weight, _, labels = _inputs(seed=21)
+    with pytest.raises(TypeError, match="z_loss"):
+        jax.jit(lambda z: ops.linear_cross_entropy(hidden, weight, labels, z_loss=z))(0.1)
+
+
+# --------------------------------------------------------------------------------------------
+# the class handle
+
+
+@pytest.mark.parametrize(
+    "reduction", ["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None]
+)
+@pytest.mark.parametrize("with_weight", [False, True])
+def test_class_reductions_match_numpy(reduction, with_weight):
+    hidden, weight, bias, labels = _inputs(seed=22)
+    sw = np.linspace(0.0, 2.0, N).astype(np.float32) if with_weight else None
+    loss = LinearCrossEntropy(ignore_class=IGNORE, label_smoothing=0.1, reduction=reduction)
+    got = jax.jit(loss)(labels, (hidden, weight, bias), sample_weight=sw)
+    values, _ = _np_loss_and_grads(
+        hidden, weight, bias, labels, np.ones(N), ignore_index=IGNORE, label_smoothing=0.1
+    )
+    want = np_reduce(values, sw, mask=labels != IGNORE, reduction=reduction)
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
+
+
+def test_class_mean_divides_by_valid_tokens_and_gradient_matches_numpy():
+    hidden, weight, _, labels = _inputs(seed=23)
+    valid = labels != IGNORE
+    loss = LinearCrossEntropy(ignore_class=IGNORE, z_loss=1e-3, block_size=8)
+    val, (dh, dw) = jax.value_and_grad(lambda h, w: loss(labels, (h, w)), argnums=(0, 1))(
+        hidden, weight
+    )
+    g = np.full(N, 1.0 / valid.sum())
+    ref, (rdh, rdw, _) = _np_loss_and_grads(
+        hidden, weight, None, labels, g, ignore_index=IGNORE, z_loss=1e-3
+    )
+    np.testing.assert_allclose(val, ref.sum() / valid.sum(), rtol=1e-6)
+    np.testing.assert_allclose(dh, rdh, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-5, atol=1e-7)
+
+
+def test_class_is_a_frozen_hashable_config_round_tripping_loss():
+    loss = LinearCrossEntropy(
+        ignore_class=-1, label_smoothing=0.1, z_loss=1e-4, block_size=256, reduction="sum"
+    )
+    assert loss.name == "linear_cross_entropy"
+    assert hash(loss) == hash(LinearCrossEntropy.from_config(loss.get_config()))
+    assert LinearCrossEntropy.from_config(loss.get_config()) == loss
+    assert set(loss.get_config()) >= {
+        "ignore_class",
+        "label_smoothing",
+        "z_loss",
+        "block_size",
+        "reduction",
+        "name",
+        "dtype",
+        "axis_name",
+    }
+    with pytest.raises(AttributeError):
+        loss.z_loss = 0.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"label_smoothing": 2.0}, "label_smoothing"),
+        ({"z_loss": -0.1}, "z_loss"),
+        ({"block_size": 0}, "block_size"),
+        ({"ignore_class": "pad"}, "ignore_class"),
+        ({"reduction": "avg"}, "reduction"),
+    ],
+)
+def test_class_validates_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LinearCrossEntropy(**kwargs)
+
+
+def test_class_refuses_an_array_prediction():
+    hidden, weight, _, labels = _inputs(seed=24)
+    with pytest.raises(TypeError, match="y_pred"):
+        LinearCrossEntropy()(labels, hidden @ weight)
+
+
+def test_class_dtype_none_keeps_bf16_operands_and_returns_grads_in_their_dtype():
+    hidden, weight, _, labels = _inputs(seed=25)
+    hb, wb = jnp.asarray(hidden, jnp.bfloat16), jnp.asarray(weight, jnp.bfloat16)
+    loss = LinearCrossEntropy(ignore_class=IGNORE)
+    val, dw = jax.value_and_grad(lambda w: loss(labels, (hb, w)))(wb)
+    assert val.dtype == jnp.float32 and dw.dtype == jnp.bfloat16
+    bf = LinearCrossEntropy(ignore_class=IGNORE, dtype="mixed_bfloat16")
+    assert bf(labels, (hidden, weight)).dtype == jnp.bfloat16
+
+
+def test_function_handle_and_top_level_exports():
+    hidden, weight, bias, labels = _inputs(seed=26)
+    per_token = linear_crossentropy(labels, (hidden, weight, bias), ignore_class=IGNORE)
+    np.testing.assert_allclose(
+        per_token,
+        ops.linear_cross_entropy(hidden, weight, labels, bias=bias, ignore_index=IGNORE),
+        rtol=1e-6,
+    )
+    assert jaxloss.LinearCrossEntropy is LinearCrossEntropy
+    assert jaxloss.linear_crossentropy is linear_crossentropy
+
+
+def test_class_under_shard_map_equals_global_batch():
+    devices = jax.devices()
+    if len(devices) < 2:
+        pytest.skip("needs several (host) devices")
+    n_dev = 2
+    mesh = Mesh(np.array(devices[:n_dev]), ("data",))
+    hidden, weight, _, labels = _inputs(seed=27, n=8 * n_dev)
+    local = LinearCrossEntropy(ignore_class=IGNORE, axis_name="data", block_size=8)
+    glob = LinearCrossEntropy(ignore_class=IGNORE, block_size=8)
+
+    def sharded(h, w, y):
+        return local(y, (h, w))
+
+    fn = jax.shard_map(sharded, mesh=mesh, in_specs=(P("data"), P(), P("data")), out_specs=P())
+    np.testing.assert_allclose(
+        fn(hidden, weight, labels), glob(labels, (hidden, weight)), rtol=1e-6
+    )
+
+
+def test_gradient_under_shard_map_equals_global_batch():
+    devices = jax.devices()
+    if len(devices) < 2:
+        pytest.skip("needs several (host) devices")
+    mesh = Mesh(np.array(devices[:2]), ("data",))
+    hidden, weight, bias, labels = _inputs(seed=28, n=16)
+    local = LinearCrossEntropy(ignore_class=IGNORE, axis_name="data", block_size=8)
+    glob = LinearCrossEntropy(ignore_class=IGNORE, block_size=8)
+
+    def step(h, w, b, y):
+        return jax.grad(lambda w, b: local(y, (h, w, b)), argnums=(0, 1))(w, b)
+
+    fn = jax.shard_map(
+        step, mesh=mesh, in_specs=(P("data"), P(), P(), P("data")), out_specs=(P(), P())
+    )
+    dw, db = fn(hidden, weight, bias, labels)
+    rdw, rdb = jax.grad(lambda w, b: glob(labels, (hidden, w, b)), argnums=(0, 1))(weight, bias)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(db, rdb, rtol=1e-5, atol=1e-7)
