@@ -331,15 +331,22 @@ def ctc_loss(
     logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
     label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
 
+    loss = _ctc_loss(logits, labels, logit_lengths, label_lengths, blank, bool(custom_vjp))
+    if zero_infinity:
+        loss = jnp.where(jnp.isinf(loss), 0.0, loss)
+    return loss
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _ctc_loss(logits, labels, logit_lengths, label_lengths, blank, custom_vjp):
     lab, skip = _prepare_labels(labels, label_lengths, blank)
+    num_classes = logits.shape[2]
     out_of_range = jnp.any((lab < 0) | (lab >= num_classes), axis=1)
     x = logits.astype(_compute_dtype(logits.dtype))
     if custom_vjp:
         loss = _ctc_core(x, lab, skip, logit_lengths, label_lengths, blank)
     else:
         loss = _ctc_forward(x, lab, skip, logit_lengths, label_lengths, blank)
-    if zero_infinity:
-        loss = jnp.where(jnp.isinf(loss), 0.0, loss)
     return jnp.where(out_of_range, jnp.nan, loss)
 
 
