@@ -268,6 +268,9 @@ def _backward(hidden, weight, bias, labels, lse, g, ignore_index, ls, z_loss, bl
     lse_col = lse[:, None]
     keep = None if ignored is None else ~ignored[:, None]
     h_op = hidden.astype(op)
+    # hidden^T materialised once ([D, tokens], small): ``h_t @ dz`` is a plain matmul, markedly
+    # faster on CPU than contracting both operands over their leading (token) axis.
+    h_t = jnp.transpose(h_op)
 
     def grad_block(carry, start, size):
         d_hidden, d_weight, d_bias = carry
@@ -281,7 +284,7 @@ def _backward(hidden, weight, bias, labels, lse, g, ignore_index, ls, z_loss, bl
             dz = jnp.where(keep, dz, jnp.zeros((), acc))
         dz_op = dz.astype(op)
         d_hidden = d_hidden + _mm(dz_op, w_blk.astype(op), (1, 1), acc)
-        dw_blk = _mm(h_op, dz_op, (0, 0), acc).astype(weight.dtype)
+        dw_blk = _mm(h_t, dz_op, (1, 0), acc).astype(weight.dtype)
         d_weight = lax.dynamic_update_slice_in_dim(d_weight, dw_blk, start, axis=1)
         if d_bias is not None:
             db_blk = jnp.sum(dz, axis=0).astype(d_bias.dtype)
