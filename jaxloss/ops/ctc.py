@@ -386,8 +386,13 @@ def ctc_greedy_decode(
     batch, time, num_classes = logits.shape
     blank = _check_blank(fn, blank_id, num_classes)
     lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
-    x = logits.astype(jnp.float32) if logits.dtype != jnp.float64 else logits
-    logp = jax.nn.log_softmax(x, axis=2)
+    return _greedy(logits, lengths, blank, bool(merge_repeated))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _greedy(logits, lengths, blank, merge_repeated):
+    batch, time, _ = logits.shape
+    logp = jax.nn.log_softmax(logits.astype(_compute_dtype(logits.dtype)), axis=2)
     best = jnp.argmax(logp, axis=2).astype(jnp.int32)
     valid = jnp.arange(time)[None, :] < lengths[:, None]
     scores = jnp.sum(jnp.where(valid, jnp.max(logp, axis=2), 0.0), axis=1)
@@ -396,8 +401,7 @@ def ctc_greedy_decode(
     if merge_repeated:
         prev = jnp.concatenate([jnp.full((batch, 1), -1, jnp.int32), best[:, :-1]], axis=1)
         keep = keep & (best != prev)
-    decoded = _compact(best, keep)
-    return decoded, scores
+    return _compact(best, keep), scores
 
 
 def _mix(h, x, mult: int, shift: int):
@@ -443,8 +447,12 @@ def ctc_beam_search_decode(
         raise ValueError(
             f"{fn}: `top_paths` must be <= `beam_width` ({beam_width}), got {top_paths}."
         )
-    x = logits.astype(jnp.float32) if logits.dtype != jnp.float64 else logits
-    logp = jax.nn.log_softmax(x, axis=2)
+    return _beam_search(logits, lengths, int(beam_width), int(top_paths), blank)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _beam_search(logits, lengths, beam_width, top_paths, blank):
+    logp = jax.nn.log_softmax(logits.astype(_compute_dtype(logits.dtype)), axis=2)
     decode = functools.partial(
         _beam_search_one, beam_width=beam_width, top_paths=top_paths, blank=blank
     )
