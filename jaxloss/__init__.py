@@ -78,6 +78,7 @@ from jaxloss.probabilistic import KLD, bce, kld, kullback_leibler_divergence
 from jaxloss.utils import to_categorical
 
 # --- CTC (issue 4) ---
+from jaxloss.sequence import CTC, ctc
 
 # --- linear cross-entropy (issue 6) ---
 from jaxloss.language_model import LinearCrossEntropy, linear_crossentropy
@@ -157,6 +158,8 @@ __all__ = [
     "kullback_leibler_divergence",
     "to_categorical",
     # CTC (issue 4)
+    "CTC",
+    "ctc",
     # linear cross-entropy (issue 6)
     "LinearCrossEntropy",
     "linear_crossentropy",

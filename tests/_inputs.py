@@ -47,6 +47,16 @@ def metric_learning(key):
     return y_true, emb / jnp.linalg.norm(emb, axis=-1, keepdims=True)
 
 
+def ctc(key):
+    # Keras' CTC: y_true int [batch, max_len] padded with 0 (also the blank), y_pred logits
+    # [batch, time, classes]; time 8 >= 2 * 3 + 1 keeps every target feasible.
+    k1, k2, k3 = jax.random.split(key, 3)
+    labels = jax.random.randint(k1, (BATCH, 3), 1, 5)
+    lengths = jax.random.randint(k2, (BATCH, 1), 1, 4)
+    y_true = jnp.where(jnp.arange(3) < lengths, labels, 0).astype(jnp.int32)
+    return y_true, jax.random.normal(k3, (BATCH, 8, 5))
+
+
 GENERATORS = {
     "regression": regression,
     "binary": binary,
@@ -54,4 +64,5 @@ GENERATORS = {
     "sparse_categorical": sparse_categorical,
     "segmentation": segmentation,
     "metric_learning": metric_learning,
+    "ctc": ctc,
 }

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from jaxloss.ops import ctc_loss
+import jaxloss
+from jaxloss.ops import ctc_loss, ctc_loss_jvp
 
 RNG = np.random.default_rng(1234)
 
@@ -127,9 +128,7 @@ def test_matches_brute_force_sum_over_alignments():
     labels = np.array([[1, 2, 0], [1, 1, 0], [2, 2, 1]], np.int32)
     label_lengths = np.array([2, 2, 3], np.int32)
     logit_lengths = np.array([6, 5, 6], np.int32)
-    got = ctc_loss(
-        logits, labels, logit_lengths=logit_lengths, label_lengths=label_lengths
-    )
+    got = ctc_loss(logits, labels, logit_lengths=logit_lengths, label_lengths=label_lengths)
     logp = np_log_softmax(logits)[:, :, :3]
     expected = [
         brute_force_nll(logp[b, : logit_lengths[b]], labels[b, : label_lengths[b]])
@@ -151,9 +150,7 @@ def test_loss_and_gradient_match_float64_dp(blank):
     loss, grad = loss_and_grad(logits, labels, **kw)
     expected = ref_losses(logits, labels, logit_lengths, label_lengths, blank_index)
     np.testing.assert_allclose(loss, expected.sum(), rtol=1e-5)
-    np.testing.assert_allclose(
-        ctc_loss(logits, labels, **kw), expected, rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(ctc_loss(logits, labels, **kw), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
         grad,
         ref_grad(logits, labels, logit_lengths, label_lengths, blank_index),
@@ -175,7 +172,7 @@ def test_float64_logits_are_exact_and_check_grads():
         np.testing.assert_allclose(
             grad, ref_grad(logits, labels, logit_lengths, label_lengths), atol=1e-8
         )
-        f = lambda x: ctc_loss(x, labels, **kw)  # noqa: E731
+        f = lambda x: ctc_loss(x, labels, **kw)
         check_grads(f, (jnp.asarray(logits),), order=1, modes=("rev",))
 
 
@@ -185,9 +182,7 @@ def test_long_sequence_matches_dp():
     lengths = np.array([200, 150], np.int32)
     label_lengths = np.array([40, 25], np.int32)
     got = ctc_loss(logits, labels, logit_lengths=lengths, label_lengths=label_lengths)
-    np.testing.assert_allclose(
-        got, ref_losses(logits, labels, lengths, label_lengths), rtol=2e-6
-    )
+    np.testing.assert_allclose(got, ref_losses(logits, labels, lengths, label_lengths), rtol=2e-6)
 
 
 def test_default_lengths_are_full():
@@ -247,9 +242,7 @@ def test_empty_target_is_all_blanks():
         logits, labels, label_lengths=np.array([0, 0, 0]), logit_lengths=np.array([6, 3, 0])
     )
     logp = np_log_softmax(logits)
-    np.testing.assert_allclose(
-        got, [-logp[0, :, 0].sum(), -logp[1, :3, 0].sum(), 0.0], rtol=1e-5
-    )
+    np.testing.assert_allclose(got, [-logp[0, :, 0].sum(), -logp[1, :3, 0].sum(), 0.0], rtol=1e-5)
     # Zero-width labels, and a non-empty target for an empty input.
     np.testing.assert_allclose(
         ctc_loss(logits, np.zeros((3, 0), np.int32)), -logp[:, :, 0].sum(1), rtol=1e-5
@@ -280,9 +273,7 @@ def test_infeasible_targets_give_inf_with_zero_finite_gradient_or_zero():
     )
     np.testing.assert_array_equal(grad_z, grad)
     # The autodiff path agrees.
-    grad_a = jax.grad(lambda x: ctc_loss(x, labels, custom_vjp=False, **kw).sum())(
-        jnp.asarray(logits)
-    )
+    grad_a = jax.grad(lambda x: ctc_loss_jvp(x, labels, **kw).sum())(jnp.asarray(logits))
     np.testing.assert_allclose(grad_a, grad, atol=1e-6)
 
 
@@ -291,7 +282,9 @@ def test_loss_is_never_negative():
     logits = np.full((3, 6, 5), -20.0, np.float32)
     logits[:, 0, 1] = 20.0
     labels = np.ones((3, 3), np.int32)
-    got = ctc_loss(logits, labels, logit_lengths=np.ones(3, np.int32), label_lengths=np.ones(3, np.int32))
+    got = ctc_loss(
+        logits, labels, logit_lengths=np.ones(3, np.int32), label_lengths=np.ones(3, np.int32)
+    )
     assert np.all(got >= 0) and np.all(got < 1e-6)
     for seed in range(4):
         confident = np.random.default_rng(seed).normal(size=(3, 6, 5)).astype(np.float32) * 30
@@ -356,9 +349,7 @@ def test_out_of_range_label_gives_nan_in_its_row_only():
     label_lengths = np.array([2, 2, 2], np.int32)
     got = ctc_loss(logits, labels, label_lengths=label_lengths)
     assert np.isfinite(got[0]) and np.isnan(got[1]) and np.isnan(got[2])
-    np.testing.assert_allclose(
-        got[0], ref_losses(logits[:1], labels[:1], [6], [2])[0], rtol=1e-5
-    )
+    np.testing.assert_allclose(got[0], ref_losses(logits[:1], labels[:1], [6], [2])[0], rtol=1e-5)
     # Padding past the label length may hold anything.
     padded = np.array([[1, -1, -1], [2, 3, 99], [4, 9, 9]], np.int32)
     np.testing.assert_allclose(
@@ -390,9 +381,9 @@ def test_jit_and_vmap():
     label_lengths2 = np.stack([label_lengths, label_lengths[::-1]])
 
     def per(x, y, a, b):
-        return jax.value_and_grad(
-            lambda z: ctc_loss(z, y, logit_lengths=a, label_lengths=b).sum()
-        )(x)
+        return jax.value_and_grad(lambda z: ctc_loss(z, y, logit_lengths=a, label_lengths=b).sum())(
+            x
+        )
 
     batched = jax.jit(jax.vmap(per))(stacked, labels2, lengths2, label_lengths2)
     for i in range(2):
@@ -406,14 +397,12 @@ def test_custom_vjp_false_supports_forward_mode_and_second_order():
     kw = dict(logit_lengths=lengths, label_lengths=label_lengths)
     x = jnp.asarray(logits)
     tangent = jnp.asarray(RNG.normal(size=logits.shape).astype(np.float32))
-    f_custom = lambda z: ctc_loss(z, labels, **kw)  # noqa: E731
-    f_auto = lambda z: ctc_loss(z, labels, custom_vjp=False, **kw)  # noqa: E731
+    f_custom = lambda z: ctc_loss(z, labels, **kw)
+    f_auto = lambda z: ctc_loss_jvp(z, labels, **kw)
     np.testing.assert_allclose(f_auto(x), f_custom(x), rtol=1e-6)
     _, jvp_out = jax.jvp(f_auto, (x,), (tangent,))
     vjp_grad = jax.grad(lambda z: f_custom(z).sum())(x)
-    np.testing.assert_allclose(
-        jvp_out.sum(), jnp.vdot(vjp_grad, tangent), rtol=1e-4, atol=1e-5
-    )
+    np.testing.assert_allclose(jvp_out.sum(), jnp.vdot(vjp_grad, tangent), rtol=1e-4, atol=1e-5)
     # Second order (what jax.hessian vmaps): a Hessian-vector product, forward over reverse,
     # against central differences of the custom gradient.
     grad_auto = jax.grad(lambda z: f_auto(z).sum())
@@ -450,3 +439,62 @@ def test_bad_static_input_raises():
         ctc_loss(logits, labels, logit_lengths=np.ones((2, 1), np.int32))
     with pytest.raises(TypeError, match="ctc_loss: `label_lengths` must be an integer"):
         ctc_loss(logits, labels, label_lengths=np.ones(2, np.float32))
+
+
+# ------------------------------------------------------------------------------------------------
+# The Keras layer: jaxloss.ctc / jaxloss.CTC
+# ------------------------------------------------------------------------------------------------
+
+KERAS_Y_TRUE = np.array([[1, 2, 3], [4, 4, 0], [2, 0, 0]], np.int32)  # 0 pads and is the blank
+
+
+def test_keras_function_and_class_match_keras():
+    logits = RNG.normal(size=(3, 6, 5)).astype(np.float32)
+    np.testing.assert_allclose(
+        jaxloss.ctc(KERAS_Y_TRUE, logits), keras.losses.ctc(KERAS_Y_TRUE, logits), rtol=2e-5
+    )
+    weight = np.array([0.5, 2.0, 1.0], np.float32)
+    for reduction in ["sum_over_batch_size", "sum", None]:
+        ours = jaxloss.CTC(reduction=reduction)(KERAS_Y_TRUE, logits, sample_weight=weight)
+        theirs = keras.losses.CTC(reduction=reduction)(KERAS_Y_TRUE, logits, sample_weight=weight)
+        np.testing.assert_allclose(ours, theirs, rtol=2e-5)
+    loss = jaxloss.CTC()
+    assert loss.name == "ctc" and loss.get_config()["blank_id"] == 0
+    assert jaxloss.CTC.from_config(loss.get_config()) == loss
+    assert jaxloss.get("ctc") is jaxloss.ctc and jaxloss.get("CTC") == loss
+
+
+def test_keras_layer_options_beyond_keras():
+    logits = RNG.normal(size=(3, 6, 5)).astype(np.float32)
+    # Blank 4 and -1 padding: 0 becomes an ordinary class.
+    y_true = np.array([[0, 2, 3], [1, 1, -1], [0, -1, -1]], np.int32)
+    got = jaxloss.ctc(y_true, logits, blank_id=4, pad_id=-1)
+    np.testing.assert_allclose(
+        got,
+        ref_losses(logits, np.maximum(y_true, 0), [6, 6, 6], [3, 2, 1], blank=4),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        jaxloss.CTC(blank_id=4, pad_id=-1, reduction=None)(y_true, logits), got
+    )
+    # Input lengths, and targets that cannot fit: Keras' loss is a finite ~1e5 there.
+    lengths = np.array([6, 2, 6], np.int32)
+    short = jaxloss.ctc(KERAS_Y_TRUE, logits, logit_lengths=lengths)
+    assert np.isposinf(short[1]) and np.all(np.isfinite(np.asarray(short)[[0, 2]]))
+    assert float(jaxloss.CTC(zero_infinity=True)(np.array([[1, 1, 1, 1]]), logits[:1])) == 0.0
+    with pytest.raises(ValueError, match="CTC: `blank_id` must be an int"):
+        jaxloss.CTC(blank_id=1.5)
+    with pytest.raises(ValueError, match="CTC: `zero_infinity` must be a bool"):
+        jaxloss.CTC(zero_infinity=1)
+
+
+def test_keras_layer_bad_input_raises():
+    logits = np.zeros((3, 6, 5), np.float32)
+    with pytest.raises(ValueError, match=r"ctc: `y_true` must have shape \(batch_size"):
+        jaxloss.ctc(KERAS_Y_TRUE[0], logits)
+    with pytest.raises(ValueError, match=r"ctc: `y_pred` must have shape \(batch_size"):
+        jaxloss.ctc(KERAS_Y_TRUE, logits[0])
+    with pytest.raises(ValueError, match="ctc: `y_true` and `y_pred` must have the same batch"):
+        jaxloss.ctc(KERAS_Y_TRUE[:2], logits)
+    with pytest.raises(TypeError, match="ctc: `y_true` must hold integer class indices"):
+        jaxloss.CTC()(KERAS_Y_TRUE.astype(np.float32), logits)

@@ -57,7 +57,11 @@ def test_beam_search_matches_keras(beam_width, top_paths, blank):
     )
     keras_decode = jax.jit(
         lambda x, n: keras.ops.ctc_decode(
-            x, n, strategy="beam_search", beam_width=beam_width, top_paths=top_paths,
+            x,
+            n,
+            strategy="beam_search",
+            beam_width=beam_width,
+            top_paths=top_paths,
             mask_index=blank,
         )
     )
@@ -82,21 +86,20 @@ def test_wide_beam_is_exact():
     logp = np_log_softmax(logits)
     for b in range(2):
         ranked = sorted(
-            ((-dp_nll(logp[b], list(lab), blank), lab) for lab in _all_labellings(classes, time, blank)),
+            (
+                (-dp_nll(logp[b], list(lab), blank), lab)
+                for lab in _all_labellings(classes, time, blank)
+            ),
             reverse=True,
         )[:6]
         np.testing.assert_allclose(scores[b], [s for s, _ in ranked], rtol=1e-5)
         for k, (_, lab) in enumerate(ranked):
-            np.testing.assert_array_equal(
-                decoded[b, k], list(lab) + [-1] * (time - len(lab))
-            )
+            np.testing.assert_array_equal(decoded[b, k], list(lab) + [-1] * (time - len(lab)))
 
 
 def test_beam_search_pads_missing_paths_and_handles_empty_inputs():
     logits = RNG.normal(size=(2, 2, 2)).astype(np.float32)  # only [] and [1] are possible
-    decoded, scores = ctc_beam_search_decode(
-        logits, np.array([2, 0]), beam_width=4, top_paths=3
-    )
+    decoded, scores = ctc_beam_search_decode(logits, np.array([2, 0]), beam_width=4, top_paths=3)
     assert np.all(np.isfinite(scores[0, :2])) and np.isneginf(scores[0, 2])
     np.testing.assert_array_equal(decoded[0, 2], [-1, -1])
     # A zero-length input decodes to the empty sequence with probability 1.
@@ -108,13 +111,13 @@ def test_decoders_jit_and_vmap():
     logits = np.stack([_logits(1), _logits(2)])
     lengths = np.stack([LENGTHS, LENGTHS[::-1]])
     # Same options as a Keras case above, so the eager results are compiled already.
-    beam = lambda x, n: ctc_beam_search_decode(x, n, beam_width=4, top_paths=3)  # noqa: E731
-    greedy = lambda x, n: ctc_greedy_decode(x, n)  # noqa: E731
+    beam = lambda x, n: ctc_beam_search_decode(x, n, beam_width=4, top_paths=3)
+    greedy = lambda x, n: ctc_greedy_decode(x, n)
     for decode in (beam, greedy):
         batched = jax.jit(jax.vmap(decode))(logits, lengths)
         for i in range(2):
             looped = decode(logits[i], lengths[i])
-            for got, want in zip(batched, looped):
+            for got, want in zip(batched, looped, strict=True):
                 np.testing.assert_array_equal(got[i], want)
 
 

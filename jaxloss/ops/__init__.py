@@ -14,7 +14,7 @@ from jaxloss.ops.cross_entropy import (
 )
 
 # --- CTC (issue 4) ---
-from jaxloss.ops.ctc import ctc_beam_search_decode, ctc_greedy_decode, ctc_loss
+from jaxloss.ops.ctc import ctc_beam_search_decode, ctc_greedy_decode, ctc_loss, ctc_loss_jvp
 
 # --- linear cross-entropy (issue 6) ---
 from jaxloss.ops.linear_cross_entropy import (
@@ -35,6 +35,7 @@ __all__: list[str] = [
     "ctc_beam_search_decode",
     "ctc_greedy_decode",
     "ctc_loss",
+    "ctc_loss_jvp",
     # linear cross-entropy (issue 6)
     "default_block_size",
     "linear_cross_entropy",

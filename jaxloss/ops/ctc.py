@@ -32,9 +32,12 @@ Logits of any float dtype are computed in float32 (float64 stays float64); the g
 in the logits' dtype.
 
 Forward-mode autodiff. ``jax.custom_vjp`` functions do not support ``jax.jvp``, ``jax.jacfwd`` or
-``jax.hessian``. For those, pass ``custom_vjp=False``: the same forward recursion, differentiated
-by JAX's own autodiff, in forward and reverse mode (reverse mode then stores the scan's residuals,
-as optax does, so it is slower and uses more memory than the default).
+``jax.hessian``. :func:`ctc_loss_jvp` has the same signature and values and supports every
+transformation: it is the same forward recursion with no custom rule, differentiated by JAX's own
+autodiff (its reverse mode stores the scan's residuals, as optax does, so for plain gradients
+:func:`ctc_loss` is the faster and leaner choice)::
+
+    hvp = jax.jvp(jax.grad(lambda z: ops.ctc_loss_jvp(z, y).sum()), (x,), (v,))
 
 Bad values that ``jit`` cannot see: a label outside ``[0, classes)`` within its row's label length
 gives that row a NaN loss and a zero gradient, and leaves the other rows untouched. Labels past a
@@ -53,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["ctc_loss", "ctc_greedy_decode", "ctc_beam_search_decode"]
+__all__ = ["ctc_beam_search_decode", "ctc_greedy_decode", "ctc_loss", "ctc_loss_jvp"]
 
 # Finite stand-in for log(0): far below any reachable log-likelihood, far enough above float32's
 # -3.4e38 that adding a few thousand emissions (each >= _NEG) to it stays finite.
@@ -210,9 +213,7 @@ def _ctc_core(logits, lab, skip, logit_lengths, label_lengths, blank):
 
 
 def _ctc_core_fwd(logits, lab, skip, logit_lengths, label_lengths, blank):
-    (a_blank, a_label), tables = _alpha_scan(
-        logits, lab, skip, logit_lengths, blank, store=True
-    )
+    (a_blank, a_label), tables = _alpha_scan(logits, lab, skip, logit_lengths, blank, store=True)
     ll = _log_likelihood(a_blank, a_label, label_lengths)
     res = (logits, lab, skip, logit_lengths, label_lengths, tables, ll)
     return _loss_from_ll(ll), res
@@ -297,7 +298,6 @@ def ctc_loss(
     label_lengths=None,
     blank_id: int = 0,
     zero_infinity: bool = False,
-    custom_vjp: bool = True,
 ) -> jax.Array:
     """Per-sequence CTC negative log-likelihood.
 
@@ -314,16 +314,74 @@ def ctc_loss(
       zero_infinity: return ``0`` instead of ``+inf`` for targets with no feasible alignment
         (longer, counting the blanks needed between repeats, than their input). Either way their
         gradient is zero.
-      custom_vjp: ``True`` (default) differentiates with the hand-written beta-recursion
-        backward. ``False`` lets JAX differentiate the forward scan instead: slower and
-        hungrier in reverse mode, but forward mode (``jax.jvp``, ``jax.jacfwd``,
-        ``jax.hessian``) works.
 
     Returns:
       ``[batch]`` losses in the compute dtype (float32 unless the logits are float64), each
       ``>= 0`` or ``+inf``.
+
+    Differentiated by the hand-written beta recursion (``jax.custom_vjp``), so ``jax.grad`` works
+    and forward mode does not: use :func:`ctc_loss_jvp` for ``jax.jvp`` / ``jax.hessian``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.ops import ctc_loss
+      >>> logits = jnp.zeros((2, 4, 3))  # uniform over 3 classes, blank 0
+      >>> labels = jnp.array([[1, 2], [1, 1]])
+      >>> print(ctc_loss(logits, labels))  # -log(15 / 3**4), -log(5 / 3**4): 15 and 5 alignments
+      [1.686 2.785]
+      >>> print(ctc_loss(logits, labels, logit_lengths=jnp.array([4, 2])))  # [1, 1] needs 3 frames
+      [1.686   inf]
     """
-    fn = "ctc_loss"
+    return _ctc_entry(
+        "ctc_loss",
+        logits,
+        labels,
+        logit_lengths,
+        label_lengths,
+        blank_id,
+        zero_infinity,
+        custom_vjp=True,
+    )
+
+
+def ctc_loss_jvp(
+    logits,
+    labels,
+    *,
+    logit_lengths=None,
+    label_lengths=None,
+    blank_id: int = 0,
+    zero_infinity: bool = False,
+) -> jax.Array:
+    """:func:`ctc_loss` with forward-mode autodiff: same signature, same values.
+
+    No custom rule: JAX differentiates the alpha recursion itself, so ``jax.jvp``,
+    ``jax.jacfwd``, ``jax.hessian`` and Hessian-vector products work. Its reverse mode stores the
+    scan's residuals (as optax's CTC does); for plain gradients use :func:`ctc_loss`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss.ops import ctc_loss_jvp
+      >>> logits, labels = jnp.zeros((1, 4, 3)), jnp.array([[1, 2]])
+      >>> value, tangent = jax.jvp(lambda z: ctc_loss_jvp(z, labels), (logits,), (logits + 1,))
+      >>> tangent  # shifting every logit by the same amount changes nothing
+      Array([0.], dtype=float32)
+    """
+    return _ctc_entry(
+        "ctc_loss_jvp",
+        logits,
+        labels,
+        logit_lengths,
+        label_lengths,
+        blank_id,
+        zero_infinity,
+        custom_vjp=False,
+    )
+
+
+def _ctc_entry(
+    fn, logits, labels, logit_lengths, label_lengths, blank_id, zero_infinity, *, custom_vjp
+):
     logits = _check_logits(fn, logits)
     batch, time, num_classes = logits.shape
     labels = _check_int_array(fn, "labels", labels, 2, batch)
@@ -331,7 +389,7 @@ def ctc_loss(
     logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
     label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
 
-    loss = _ctc_loss(logits, labels, logit_lengths, label_lengths, blank, bool(custom_vjp))
+    loss = _ctc_loss(logits, labels, logit_lengths, label_lengths, blank, custom_vjp)
     if zero_infinity:
         loss = jnp.where(jnp.isinf(loss), 0.0, loss)
     return loss

@@ -1,0 +1,159 @@
+"""Sequence losses: Connectionist Temporal Classification (``keras.losses.ctc`` / ``CTC``).
+
+The kernel is :func:`jaxloss.ops.ctc_loss` (log-space alpha scan with a hand-written beta-recursion
+gradient); this module adds Keras 3's input conventions and the class handle. The module is named
+``sequence`` so that ``jaxloss.ctc`` is the function, as in Keras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxloss import _validation as v
+from jaxloss._loss import Loss
+from jaxloss._registry import register
+from jaxloss.ops import ctc as _ctc
+
+
+def ctc(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    blank_id: int = 0,
+    pad_id: int | None = None,
+    zero_infinity: bool = False,
+    logit_lengths: ArrayLike | None = None,
+) -> jax.Array:
+    """CTC (Connectionist Temporal Classification) loss, with Keras 3's conventions.
+
+    Keras 3 semantics by default: class ``0`` is the blank, ``y_true`` is padded with ``0``, each
+    row's label length is its number of non-padding entries (so the padding must come last), and
+    every input frame is used.
+
+    Args:
+      y_true: ``[batch, max_label_length]`` integer labels, padded with ``pad_id``.
+      y_pred: ``[batch, time, num_classes]`` logits (unnormalised: log-softmax is applied here).
+      blank_id: class index of the blank in ``y_pred`` (beyond Keras; Keras fixes it at 0).
+      pad_id: the value that pads ``y_true``; defaults to ``blank_id`` (Keras: both are 0). Use
+        e.g. ``-1`` when 0 is a real class.
+      zero_infinity: give ``0`` instead of ``+inf`` to targets too long for the input (beyond
+        Keras, whose loss is a large finite number there). Their gradient is zero either way.
+      logit_lengths: ``[batch]`` valid frames per row (beyond Keras, which uses all frames).
+
+    Returns:
+      Per-sample negative log-likelihood, shape ``[batch]``, float32 (float64 for float64 logits).
+
+    Raises:
+      ValueError: ``y_true`` not of rank 2, ``y_pred`` not of rank 3, or batch sizes that differ;
+        ``blank_id`` out of range for ``num_classes``.
+      TypeError: ``y_true`` not integer (cast whole-number floats with ``.astype(jnp.int32)``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> y_true = jnp.array([[1, 2, 0], [3, 0, 0]])  # 0 pads (and is the blank)
+      >>> y_pred = jnp.zeros((2, 4, 4))  # uniform logits
+      >>> jaxloss.ctc(y_true, y_pred)  # -log(15 / 4**4) and -log(10 / 4**4)
+      Array([2.837, 3.243], dtype=float32)
+
+    Notes:
+      Keras gives a target that cannot fit its input (more labels, plus one blank per repeated
+      pair, than frames) a finite loss of about ``1e5`` and a non-zero gradient; here it is
+      ``+inf`` with a zero gradient (or ``0`` with ``zero_infinity``). The loss is never negative.
+      Labels outside ``[0, num_classes)`` within a row's length give that row a NaN loss.
+    """
+    name = "ctc"
+    y_true = jnp.asarray(y_true)
+    y_pred = v.as_float(y_pred)
+    v.check_integer(name, "y_true", y_true)
+    if y_true.ndim != 2:
+        raise ValueError(
+            f"{name}: `y_true` must have shape (batch_size, max_length) with integer labels; "
+            f"got shape {tuple(y_true.shape)}."
+        )
+    if y_pred.ndim != 3:
+        raise ValueError(
+            f"{name}: `y_pred` must have shape (batch_size, max_length, num_classes); got shape "
+            f"{tuple(y_pred.shape)}."
+        )
+    if y_true.shape[0] != y_pred.shape[0]:
+        raise ValueError(
+            f"{name}: `y_true` and `y_pred` must have the same batch size; got y_true "
+            f"{tuple(y_true.shape)} and y_pred {tuple(y_pred.shape)}."
+        )
+    y_true = y_true.astype(jnp.int32)
+    pad = blank_id if pad_id is None else pad_id
+    label_lengths = jnp.sum(y_true != pad, axis=-1).astype(jnp.int32)
+    return _ctc.ctc_loss(
+        y_pred,
+        y_true,
+        logit_lengths=logit_lengths,
+        label_lengths=label_lengths,
+        blank_id=blank_id,
+        zero_infinity=zero_infinity,
+    )
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CTC(Loss):
+    """Class handle of :func:`ctc` (``keras.losses.CTC``).
+
+    Args:
+      blank_id: class index of the blank (default 0, as in Keras).
+      pad_id: the value padding ``y_true``; ``None`` (default) means ``blank_id``.
+      zero_infinity: ``0`` instead of ``+inf`` for targets too long for their input.
+      reduction, name, dtype, axis_name: as for :class:`jaxloss.Loss`; ``name`` defaults to
+        ``"ctc"``.
+
+    Raises:
+      ValueError: ``blank_id`` or ``pad_id`` not an int, ``zero_infinity`` not a bool.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> y_true = jnp.array([[1, 2, 0], [3, 0, 0]])
+      >>> y_pred = jnp.zeros((2, 4, 4))
+      >>> print(f"{float(jaxloss.CTC()(y_true, y_pred)):.4f}")
+      3.0399
+      >>> print(f"{float(jaxloss.CTC(reduction='sum')(y_true, y_pred)):.4f}")
+      6.0797
+    """
+
+    blank_id: int = 0
+    pad_id: int | None = None
+    zero_infinity: bool = False
+    default_name: ClassVar[str] = "ctc"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        v.check_option(self, "blank_id", _is_int(self.blank_id), "an int")
+        v.check_option(
+            self, "pad_id", self.pad_id is None or _is_int(self.pad_id), "None or an int"
+        )
+        v.check_option(self, "zero_infinity", isinstance(self.zero_infinity, bool), "a bool")
+
+    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+        return ctc(
+            y_true,
+            y_pred,
+            blank_id=self.blank_id,
+            pad_id=self.pad_id,
+            zero_infinity=self.zero_infinity,
+        )
+
+
+register(ctc, CTC, inputs="ctc")
