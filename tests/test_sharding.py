@@ -328,6 +328,33 @@ def test_pmap_value_and_pmean_gradient_equal_global_batch_reference_for_every_re
             _close(got[r][1][d], d_W, f"{r}: pmean gradient on device {d}")
 
 
+def test_shard_map_without_replication_checks_needs_pmean_like_pmap():
+    # With check_vma=False shard_map no longer knows W is replicated: as under pmap, each device's
+    # gradient is n_devices x its own share, and lax.pmean(grads) is the global gradient. (With
+    # the default check_vma=True the pmean is a no-op, so the same recipe is right for both.)
+    make_loss, x, W, batch, (value, _, d_W) = _setup("masked_mse_weighted", "sum_over_batch_size")
+    objective = _objective(make_loss(axis_name="data"))
+
+    def step(W, x, batch, reduce):
+        value, grad = jax.value_and_grad(objective)(W, x, batch)
+        return value, lax.pmean(grad, "data") if reduce else grad[None]
+
+    @jax.jit
+    def run(W, x, batch):
+        specs = dict(mesh=_mesh(), in_specs=(P(), P("data"), P("data")), check_vma=False)
+        unreduced = jax.shard_map(
+            lambda *a: step(*a, reduce=False), out_specs=(P(), P("data")), **specs
+        )
+        reduced = jax.shard_map(lambda *a: step(*a, reduce=True), out_specs=(P(), P()), **specs)
+        return unreduced(W, x, batch), reduced(W, x, batch)
+
+    (_, per_device), (got_value, got_dW) = run(W, x, batch)
+    _close(got_value, value, "value")
+    _close(got_dW, d_W, "pmean gradient")
+    _close(per_device.mean(axis=0), d_W, "mean of per-device gradients")
+    assert not np.allclose(per_device[0], d_W)
+
+
 @pytest.mark.parametrize("name", _case_params())
 def test_jit_on_mesh_sharded_batch_equals_global_batch_reference_for_every_reduction(name):
     make_loss, x, W, batch, expected = _setup_all(name)
