@@ -160,14 +160,23 @@ def test_jit_equals_eager_for_value_grad_and_value_and_grad_under_every_reductio
     y_true, y_pred, weight = _batch(name)
     per_reduction = {r: _everything(_loss(name, reduction=r)) for r in REDUCTIONS}
 
-    def everything(y_true, y_pred, weight):  # one program for every reduction
+    @jax.jit
+    def jitted(y_true, y_pred, weight):  # one program for every reduction
         return {r: fn(y_true, y_pred, weight) for r, fn in per_reduction.items()}
 
-    eager = everything(y_true, y_pred, weight)
-    jitted = jax.jit(everything)(y_true, y_pred, weight)
-    for key, (got, expected) in _flat(jitted, eager):
-        _close(got, expected, key)
-    for r, out in eager.items():
+    got = jitted(y_true, y_pred, weight)
+    # Eagerly (op by op), every reduction's values, and the gradients of two of them: an eager
+    # backward pass compiles every primitive on its own, which is slow, and the reductions only
+    # differ in the last few operations.
+    for r in REDUCTIONS:
+        loss = _loss(name, reduction=r)
+        _close(got[r]["value"], loss(y_true, y_pred, weight), f"{r}: value")
+        _close(got[r]["value_unweighted"], loss(y_true, y_pred), f"{r}: unweighted value")
+    for r in ("sum_over_batch_size", "none"):
+        eager = per_reduction[r](y_true, y_pred, weight)
+        for key, (actual, expected) in _flat(got[r], eager):
+            _close(actual, expected, f"{r}: {key}")
+    for r, out in got.items():
         _close(jnp.sum(out["value"]), out["value_and_grad"][0], f"{r}: value_and_grad value")
         _close(out["grad"], out["value_and_grad"][1], f"{r}: value_and_grad gradient")
         assert np.all(np.isfinite(np.asarray(out["grad"]))), r
