@@ -32,7 +32,7 @@ demo: $(STAMP_EXAMPLES)
 test: $(STAMP_TEST)
 	$(PY) -m ruff check jaxloss tests benchmarks examples
 	$(PY) -m ruff format --check jaxloss tests benchmarks examples
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 ## make bench: every benchmark suite against the peers installed; writes benchmarks/results/.
 bench: $(STAMP_BENCH)
