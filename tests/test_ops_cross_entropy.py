@@ -373,3 +373,27 @@ def test_bad_arguments_raise_at_trace_time():
         ops.softmax_cross_entropy(jnp.ones((2, 3), jnp.int32), jnp.ones((2, 3)))
     with pytest.raises(ValueError, match="`pos_weight`"):
         ops.sigmoid_binary_cross_entropy(x, jnp.ones((2, 3)), pos_weight=jnp.ones(4))
+
+
+def test_label_shifted_fast_path_and_its_fallback_agree_with_the_formula():
+    # gaps below ~80 take the one-pass path; a logit 200 above the label's forces the fallback
+    y = jnp.asarray([0, 2])
+    for gap in (5.0, 60.0, 200.0):
+        x = jnp.asarray([[0.0, gap, -3.0], [1.0, 2.0, 3.0]], jnp.float32)
+        loss, grad = jax.value_and_grad(
+            lambda z: ops.sparse_softmax_cross_entropy(z, y, z_loss=1e-3).sum()
+        )(x)
+        exp_loss, exp_grad = np_sparse(x, y, z=1e-3)
+        np.testing.assert_allclose(loss, exp_loss.sum(), rtol=1e-6)
+        np.testing.assert_allclose(grad, exp_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_bfloat16_logits_get_no_float32_copy():
+    n, k = 256, 4096
+    x = jnp.zeros((n, k), jnp.bfloat16)
+    y = jnp.zeros((n,), jnp.int32)
+    f = jax.value_and_grad(lambda z: ops.sparse_softmax_cross_entropy(z, y, z_loss=1e-4).mean())
+    analysis = jax.jit(f).lower(x).compile().memory_analysis()
+    if analysis is None:
+        pytest.skip("backend reports no memory analysis")
+    assert analysis.temp_size_in_bytes < n * k * 2 // 8

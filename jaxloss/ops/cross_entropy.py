@@ -110,14 +110,73 @@ def _static_float(name: str, arg: str, value: Any, lo: float, hi: float | None) 
     return value
 
 
-def logsumexp(x: jax.Array, axis: int) -> jax.Array:
+def _private_copy(x: jax.Array, cdt: Any) -> jax.Array:
+    """``x`` behind an optimization barrier when it will be upcast to ``cdt``.
+
+    XLA would merge the ``convert`` of two consumers (a reduction and the label gather, or the
+    forward's reduction and the backward's loop) into one and then materialise it: a float32 copy
+    of the bfloat16 logits. Behind the barrier each consumer converts inside its own fused loop. A
+    no-op for logits already in ``cdt``.
+    """
+    if x.dtype == cdt:
+        return x
+    # A distinct tag per call site: identical barriers would be merged (CSE) into one again.
+    _private_copy.tag += 1
+    return lax.optimization_barrier((x, np.int32(_private_copy.tag)))[0]
+
+
+_private_copy.tag = 0
+
+
+def logsumexp(x: jax.Array, axis: int, dtype: Any = None) -> jax.Array:
     """``log(sum(exp(x), axis, keepdims=True))``, computed stably; all-``-inf`` rows give ``-inf``.
 
-    ``x`` must already be in the compute dtype. The shift is a constant for autodiff.
+    The result is in ``dtype`` (default ``x.dtype``); a low-precision ``x`` is upcast inside the
+    fused loops only (the row max is exact in any dtype). The shift is a constant for autodiff.
     """
-    m = jnp.max(x, axis=axis, keepdims=True)
+    dtype = x.dtype if dtype is None else jnp.dtype(dtype)
+    m = jnp.max(x, axis=axis, keepdims=True).astype(dtype)
     m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
-    return m + jnp.log(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True))
+    xs = _private_copy(x, dtype).astype(dtype)
+    return m + jnp.log(jnp.sum(jnp.exp(xs - m), axis=axis, keepdims=True))
+
+
+def _sum_over_classes(x: jax.Array, axis: int, cdt: Any) -> jax.Array:
+    """``sum(x, axis, keepdims=True)`` accumulated in ``cdt``.
+
+    Known cost: for bfloat16/float16 logits XLA:CPU does not fuse this upcast into its reduction
+    and materialises one float32 copy of the logits (only when ``label_smoothing > 0``).
+    """
+    return jnp.sum(x, axis=axis, keepdims=True, dtype=cdt)
+
+
+def _label_shifted_logsumexp(
+    x: jax.Array, picked: jax.Array, axis: int
+) -> tuple[jax.Array, jax.Array]:
+    """``(lse, lse - picked)`` in one streaming pass over ``x`` in the common case.
+
+    ``x`` may be in a low-precision dtype; ``picked`` (the label's logit) is in the compute dtype.
+
+    The usual stable logsumexp reads the logits twice (the row max, then the sum of ``exp``). Any
+    shift works as long as no term overflows, and the label's own logit is a shift that is already
+    at hand: ``S = sum(exp(x - x[label]))`` gives ``nll = log(S)`` and ``lse = x[label] + log(S)``
+    in a single pass (``S >= 1``, so nothing underflows that matters). Only if some row overflows
+    (a logit more than ~80 above the label's, or non-finite logits) is the whole batch recomputed
+    with the max shift, under a ``lax.cond``, so the result is always the stable one.
+    """
+    c = lax.stop_gradient(jnp.where(jnp.isfinite(picked), picked, jnp.zeros_like(picked)))
+    total = jnp.sum(jnp.exp(x.astype(c.dtype) - c), axis=axis, keepdims=True)
+    fast_ok = jnp.all(jnp.isfinite(total) & (total > 0))
+
+    def fast(x):
+        log_total = jnp.log(total)
+        return c + log_total, log_total + (c - picked)
+
+    def slow(x):
+        lse = logsumexp(x, axis, c.dtype)
+        return lse, lse - picked
+
+    return lax.cond(fast_ok, fast, slow, x)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,17 +195,18 @@ def _label_masks(labels: jax.Array, num_classes: int, ignore_index: int | None):
 
 def _sparse_forward(logits, labels, class_weight, axis, ignore_index, label_smoothing, z_loss):
     """Per-example loss plus residuals ``(lse, unweighted_loss)``; ``lse`` keeps the class axis."""
+    # The logits stay in their own dtype here: every reduction upcasts inside its own fused loop,
+    # so bfloat16 logits never get a float32 copy.
     cdt = compute_dtype(logits.dtype)
-    x = logits.astype(cdt)
-    num_classes = x.shape[axis]
+    num_classes = logits.shape[axis]
     in_range, ignored, safe = _label_masks(labels, num_classes, ignore_index)
-    lse = logsumexp(x, axis)
     picked = jnp.take_along_axis(
-        x, jnp.expand_dims(safe, axis), axis=axis, mode="promise_in_bounds"
-    )
-    loss = lse - (1.0 - label_smoothing) * picked if label_smoothing else lse - picked
+        _private_copy(logits, cdt), jnp.expand_dims(safe, axis), axis=axis, mode="promise_in_bounds"
+    ).astype(cdt)
+    lse, nll = _label_shifted_logsumexp(logits, picked, axis)
+    loss = nll + label_smoothing * picked if label_smoothing else nll
     if label_smoothing:
-        loss = loss - (label_smoothing / num_classes) * jnp.sum(x, axis=axis, keepdims=True)
+        loss = loss - (label_smoothing / num_classes) * _sum_over_classes(logits, axis, cdt)
     if z_loss:
         loss = loss + z_loss * jnp.square(lse)
     loss = jnp.squeeze(loss, axis)
@@ -175,7 +235,7 @@ def _sparse_dlogits(logits, labels, class_weight, lse, g, axis, ignore_index, ls
     select inside the loop, and neither builds a one-hot array).
     """
     cdt = lse.dtype
-    x = logits.astype(cdt)
+    x = _private_copy(logits, cdt).astype(cdt)
     num_classes = x.shape[axis]
     in_range, ignored, safe = _label_masks(labels, num_classes, ignore_index)
     coef = g.astype(cdt)
