@@ -14,14 +14,16 @@ emission columns (blank and labels) are gathered from the logits once, ``[time, 
 never through a ``[batch, labels, classes]`` one-hot; the per-frame log-normaliser is one
 ``logsumexp`` over the classes.
 
-Memory. The forward saves the alpha tables (``[time, batch, L+1]`` and ``[time, batch, L]``, i.e.
-the alpha table of the ``2L+1`` states) and the log-normalisers ``[batch, time]``; the logits are
-alive anyway. The backward re-gathers the emissions from the logits (a transient the size of the
-alpha table), runs the beta recursion as a reverse scan, turns alpha and beta into state
-occupancies and writes each frame's gradient ``softmax - occupancy`` straight into the gradient
-buffer: no beta or occupancy table is ever built, and nothing ``[batch, time, classes]``-sized
-besides the gradient itself. (Unrolling the scans, a ``[labels, batch]`` layout, per-frame
-gathers and a one-hot class mapping were all measured and were no faster on CPU.)
+Memory. The forward saves the label states' alpha table ``[time, batch, L]`` (half of the
+``2L+1``-state alpha table: on every valid frame the occupancies of all states sum to 1, so the
+blank states' total is ``1 -`` the label states') and the log-normalisers ``[batch, time]``; the
+logits are alive anyway. The backward re-gathers the emissions from the logits (a transient the
+size of the alpha table), runs the beta recursion as a reverse scan, turns alpha and beta into
+label-state occupancies and writes each frame's gradient ``softmax - occupancy`` straight into the
+gradient buffer: no beta or occupancy table is ever built, and nothing
+``[batch, time, classes]``-sized besides the gradient itself. (Unrolling the scans, a
+``[labels, batch]`` layout, per-frame gathers and a one-hot class mapping were all measured and
+were no faster on CPU.)
 
 Numerics. ``log(0)`` is the finite sentinel ``_NEG = -1e30`` rather than ``-inf``, so the
 log-sum-exps need no ``isfinite`` guards and cannot produce NaN. A sequence whose log-likelihood
@@ -170,7 +172,7 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool):
     """Forward recursion over all frames.
 
     Returns the alphas after each row's last valid frame (blank [B, N+1], label [B, N]) and, with
-    ``store``, the tables (alpha_blank [T, B, N+1], alpha_label [T, B, N], lse [B, T]).
+    ``store``, what the backward needs: the label states' alpha table [T, B, N] and lse [B, T].
     """
     batch, time, _ = logits.shape
     n = lab.shape[1]
@@ -188,14 +190,14 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool):
         new_label = e_label + _lae(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
         new_blank = jnp.where(valid_t[:, None], new_blank, a_blank)
         new_label = jnp.where(valid_t[:, None], new_label, a_label)
-        return (new_blank, new_label), ((new_blank, new_label) if store else None)
+        return (new_blank, new_label), (new_label if store else None)
 
     init = (
         jnp.full((batch, n + 1), _NEG, dtype).at[:, 0].set(0.0),
         jnp.full((batch, n), _NEG, dtype),
     )
-    last, tables = lax.scan(body, init, (e_blank, e_label, valid))
-    return last, ((*tables, lse) if store else None)
+    last, table = lax.scan(body, init, (e_blank, e_label, valid))
+    return last, ((table, lse) if store else None)
 
 
 def _log_likelihood(a_blank, a_label, label_lengths):
@@ -234,7 +236,7 @@ def _ctc_core_bwd(blank, res, g):
     batch, time, _ = logits.shape
     n = lab.shape[1]
     dtype = logits.dtype
-    a_blank_t, a_label_t, lse = tables
+    a_label_t, lse = tables
     infeasible = ll < _NEG / 2
     g = jnp.where(infeasible, 0.0, g).astype(dtype)
     # An infeasible row has alpha or beta at the sentinel in every state, so with ll := 0 its
@@ -252,16 +254,18 @@ def _ctc_core_bwd(blank, res, g):
 
     def body(carry, xs):
         b_blank, b_label, grad = carry  # beta at t+1 (including its emission), grad buffer
-        t, a_blank, a_label, e_blank, e_label, valid_t, last_t = xs
+        t, a_label, e_blank, e_label, valid_t, last_t = xs
         valid_t, last_t = valid_t[:, None], last_t[:, None]
         # c: log-probability of finishing from each state at t, excluding the emission at t.
         r = _lae_fast(b_blank, _pad_back(b_label))
         c_label = _lae_fast(b_label, jnp.where(skip_next, r[:, 1:], b_blank[:, 1:]))
         c_blank = jnp.where(last_t, end_blank, jnp.where(valid_t, r, _NEG))
         c_label = jnp.where(last_t, end_label, jnp.where(valid_t, c_label, _NEG))
-        # Occupancies: alpha_t already includes the emission at t once.
-        occ_blank = jnp.sum(jnp.exp(a_blank + c_blank - ll), axis=1)
+        # Occupancies: alpha_t already includes the emission at t once. On a valid frame every
+        # alignment is in exactly one state, so the blank states hold 1 - (the label states'):
+        # no alpha of the blank states is needed, and every gradient row sums to exactly 0.
         occ_label = jnp.exp(a_label + c_label - ll)
+        occ_blank = jnp.where(valid_t[:, 0], 1.0 - jnp.sum(occ_label, axis=1), 0.0)
         # d(-ll)/d logits = softmax - occupancy on valid frames: this frame's gradient, written
         # in place into the output buffer (no occupancy table is ever built).
         grad_t = jnp.exp(_frame(logits, t) - lse[:, t, None]) * jnp.where(valid_t, g[:, None], 0.0)
@@ -275,7 +279,7 @@ def _ctc_core_bwd(blank, res, g):
         jnp.full((batch, n), _NEG, dtype),
         jnp.zeros_like(logits),
     )
-    xs = (t_idx, a_blank_t, a_label_t, e_blank, e_label, valid, last)
+    xs = (t_idx, a_label_t, e_blank, e_label, valid, last)
     (_, _, grad), _ = lax.scan(body, init, xs, reverse=True)
     return grad, None, None, None, None
 
