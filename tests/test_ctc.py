@@ -156,6 +156,8 @@ def test_loss_and_gradient_match_float64_dp(blank):
         ref_grad(logits, labels, logit_lengths, label_lengths, blank_index),
         atol=2e-5,
     )
+    # softmax and the state occupancies both sum to 1 on every frame
+    np.testing.assert_allclose(grad.sum(-1), 0.0, atol=1e-6)
 
 
 def test_float64_logits_are_exact_and_check_grads():
