@@ -97,6 +97,9 @@ class Loss:
     axis_name: str | tuple[str, ...] | None = None
 
     default_name: ClassVar[str | None] = None
+    # The function handle this class wraps (set with `staticmethod(fn)`): the default `call`
+    # passes it every option field, so a class handle only declares its options.
+    function: ClassVar[Callable[..., Any] | None] = None
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -127,10 +130,24 @@ class Loss:
         return jnp.dtype(name)
 
     def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        """The per-sample loss, shape ``[batch, d0, .. dN-1]``; override in subclasses."""
-        raise NotImplementedError(
-            f"{type(self).__name__}: a Loss subclass must implement call(y_true, y_pred)."
-        )
+        """The per-sample loss, shape ``[batch, d0, .. dN-1]``; override in subclasses.
+
+        The default calls the class's ``function`` with every option field (the dataclass fields
+        beyond those of :class:`Loss`) as keyword arguments.
+        """
+        if self.function is None:
+            raise NotImplementedError(
+                f"{type(self).__name__}: a Loss subclass must implement call(y_true, y_pred)."
+            )
+        return self.function(y_true, y_pred, **self.options())
+
+    def options(self) -> dict[str, Any]:
+        """The loss-specific options: every constructor argument beyond those of :class:`Loss`."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.init and f.name not in _BASE_FIELDS
+        }
 
     def mask(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array | None:
         """Boolean validity of each per-sample loss element, or ``None`` (all valid).
@@ -167,6 +184,9 @@ class Loss:
     def from_config(cls, config: dict[str, Any]) -> Loss:
         """Rebuild a loss from :meth:`get_config`'s output."""
         return cls(**config)
+
+
+_BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(Loss))
 
 
 def _hashable(value: Any) -> Any:

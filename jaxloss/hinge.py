@@ -111,9 +111,7 @@ class Hinge(Loss):
     """
 
     default_name: ClassVar[str] = "hinge"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return hinge(y_true, y_pred)
+    function: ClassVar = staticmethod(hinge)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -128,9 +126,7 @@ class SquaredHinge(Loss):
     """
 
     default_name: ClassVar[str] = "squared_hinge"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return squared_hinge(y_true, y_pred)
+    function: ClassVar = staticmethod(squared_hinge)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -145,9 +141,7 @@ class CategoricalHinge(Loss):
     """
 
     default_name: ClassVar[str] = "categorical_hinge"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return categorical_hinge(y_true, y_pred)
+    function: ClassVar = staticmethod(categorical_hinge)
 
 
 register(hinge, Hinge, inputs="binary")

@@ -353,9 +353,7 @@ class MeanSquaredError(Loss):
     """
 
     default_name: ClassVar[str] = "mean_squared_error"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return mean_squared_error(y_true, y_pred)
+    function: ClassVar = staticmethod(mean_squared_error)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -369,9 +367,7 @@ class MeanAbsoluteError(Loss):
     """
 
     default_name: ClassVar[str] = "mean_absolute_error"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return mean_absolute_error(y_true, y_pred)
+    function: ClassVar = staticmethod(mean_absolute_error)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -386,9 +382,7 @@ class MeanAbsolutePercentageError(Loss):
     """
 
     default_name: ClassVar[str] = "mean_absolute_percentage_error"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return mean_absolute_percentage_error(y_true, y_pred)
+    function: ClassVar = staticmethod(mean_absolute_percentage_error)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -403,9 +397,7 @@ class MeanSquaredLogarithmicError(Loss):
     """
 
     default_name: ClassVar[str] = "mean_squared_logarithmic_error"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return mean_squared_logarithmic_error(y_true, y_pred)
+    function: ClassVar = staticmethod(mean_squared_logarithmic_error)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -424,13 +416,11 @@ class CosineSimilarity(Loss):
 
     axis: int = -1
     default_name: ClassVar[str] = "cosine_similarity"
+    function: ClassVar = staticmethod(cosine_similarity)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         v.check_option(self, "axis", isinstance(self.axis, int), "an int")
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return cosine_similarity(y_true, y_pred, axis=self.axis)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -452,15 +442,13 @@ class Huber(Loss):
 
     delta: float = 1.0
     default_name: ClassVar[str] = "huber_loss"
+    function: ClassVar = staticmethod(huber)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         v.check_option(
             self, "delta", isinstance(self.delta, (int, float)) and self.delta > 0, "> 0"
         )
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return huber(y_true, y_pred, delta=self.delta)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -474,9 +462,7 @@ class LogCosh(Loss):
     """
 
     default_name: ClassVar[str] = "log_cosh"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return log_cosh(y_true, y_pred)
+    function: ClassVar = staticmethod(log_cosh)
 
 
 def _check_axis_option(loss: Loss) -> None:
@@ -505,13 +491,11 @@ class Dice(Loss):
 
     axis: int | tuple[int, ...] | None = None
     default_name: ClassVar[str] = "dice"
+    function: ClassVar = staticmethod(dice)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_axis_option(self)
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return dice(y_true, y_pred, axis=self.axis)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -539,6 +523,7 @@ class Tversky(Loss):
     beta: float = 0.5
     axis: int | tuple[int, ...] | None = None
     default_name: ClassVar[str] = "tversky"
+    function: ClassVar = staticmethod(tversky)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -546,9 +531,6 @@ class Tversky(Loss):
             value = getattr(self, option)
             v.check_option(self, option, isinstance(value, (int, float)) and value >= 0, ">= 0")
         _check_axis_option(self)
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return tversky(y_true, y_pred, alpha=self.alpha, beta=self.beta, axis=self.axis)
 
 
 # Keras 1/2 short names, importable so that old code ports by changing the import.
