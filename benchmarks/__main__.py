@@ -84,6 +84,8 @@ def machine() -> dict[str, str]:
         info["memory"] = f"{total_kib / 2**20:.1f} GiB"
     except (OSError, StopIteration, ValueError):
         pass
+    with contextlib.suppress(AttributeError, OSError):
+        info["load_average"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
         import jax
 
@@ -252,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = args.suite or list(SUITES)
     started = datetime.datetime.now().astimezone()
+    load_at_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     t0 = time.perf_counter()
     show = not args.no_progress
     results: dict[str, tuple[list[dict[str, Any]], str, str | None]] = {}
@@ -283,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
 
         charts = write_charts(all_rows, out)
     info, vers = machine(), versions()
+    if load_at_start is not None:
+        info["load_average"] = (
+            f"{' '.join(f'{x:.2f}' for x in load_at_start)} at start, "
+            f"{info.get('load_average', '?')} at end (1/5/15 min; above the core count, other "
+            "processes competed for the CPU and wall times are inflated)"
+        )
     markdown = render_markdown(
         results, info, vers, quick=args.quick, started=started, seconds=seconds, charts=charts
     )

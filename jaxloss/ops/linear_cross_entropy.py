@@ -55,17 +55,18 @@ __all__ = ["default_block_size", "linear_cross_entropy", "linear_cross_entropy_j
 
 _NAME = "linear_cross_entropy"
 
-# Default vocabulary block, measured on a 2-core AVX2 CPU at N=2048, D=1024, V=65536 (see
-# benchmarks/bench_linear_cross_entropy.py): time is flat between 2048 and 8192 columns and temp
-# memory grows linearly with the block, so the smallest block on the plateau is the default.
-_DEFAULT_BLOCK = 4096
+# Default vocabulary block, measured on a 2-core AVX2 CPU at N=2048, D=1024, V=65536 (process CPU
+# time of value_and_grad, `python -m benchmarks.bench_linear_cross_entropy --sweep`): blocks of
+# 1024..8192 columns are within a few percent of each other (2048 fastest), while temp memory grows
+# linearly with the block (40 MiB at 2048, 72 MiB at 4096), so the default is 2048.
+_DEFAULT_BLOCK = 2048
 
 
 def default_block_size(vocab_size: int) -> int:
     """The vocabulary block :func:`linear_cross_entropy` uses when ``block_size=None``.
 
-    ``min(vocab_size, 4096)``: a block of a few thousand columns keeps each matmul large enough to
-    run at full speed while its ``[tokens, block]`` float32 temporaries stay small.
+    ``min(vocab_size, 2048)``: a block of a couple of thousand columns keeps each matmul large
+    enough to run at full speed while its ``[tokens, block]`` float32 temporaries stay small.
     """
     return max(1, min(int(vocab_size), _DEFAULT_BLOCK))
 
