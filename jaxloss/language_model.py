@@ -138,6 +138,7 @@ class LinearCrossEntropy(Loss):
     block_size: int | None = None
 
     default_name = "linear_cross_entropy"
+    function = staticmethod(linear_crossentropy)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -160,17 +161,6 @@ class LinearCrossEntropy(Loss):
             isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1
         ):
             raise ValueError(f"{owner}: `block_size` must be None or an int >= 1; got {bs!r}.")
-
-    def call(self, y_true: jax.Array, y_pred: Any) -> jax.Array:
-        """Per-token loss (0 for ``ignore_class``); ``y_pred`` is ``(hidden, weight[, bias])``."""
-        return linear_crossentropy(
-            y_true,
-            y_pred,
-            ignore_class=self.ignore_class,
-            label_smoothing=self.label_smoothing,
-            z_loss=self.z_loss,
-            block_size=self.block_size,
-        )
 
     def mask(self, y_true: jax.Array, y_pred: Any) -> jax.Array | None:
         del y_pred
