@@ -230,6 +230,10 @@ def binary_focal_crossentropy(
       [0.33  0.206]
       >>> print(np.asarray(jaxloss.binary_focal_crossentropy(y_true, y_pred, gamma=0)).round(3))
       [0.916 0.714]
+      >>> focal = jaxloss.binary_focal_crossentropy(y_true, y_pred, gamma=2)
+      >>> ratio = focal / jaxloss.binary_crossentropy(y_true, y_pred)  # Keras' docs: [0.360, 0.289]
+      >>> print(*(f"{r:.2f}" for r in ratio))
+      0.36 0.29
     """
     name = "binary_focal_crossentropy"
     ls = _check_smoothing(name, label_smoothing)

@@ -432,8 +432,9 @@ def sparse_softmax_cross_entropy(
       >>> loss = ops.sparse_softmax_cross_entropy(logits, jnp.array([0, -100]), ignore_index=-100)
       >>> print(np.asarray(loss).round(4))
       [0.2761 0.    ]
-      >>> print(ops.sparse_softmax_cross_entropy(logits, jnp.array([0, 7])))  # 7 is out of range
-      [0.27612972        nan]
+      >>> loss = ops.sparse_softmax_cross_entropy(logits, jnp.array([0, 7]))  # 7 is out of range
+      >>> print(np.asarray(loss).round(4))
+      [0.2761    nan]
     """
     logits, labels, axis, ignore_index, ls, z, class_weight = _check_sparse(
         _SPARSE, logits, labels, axis, ignore_index, label_smoothing, z_loss, class_weight
