@@ -209,6 +209,20 @@ def test_bfloat16_operands_accumulate_in_float32():
         np.testing.assert_allclose(np.float32(got), want, rtol=2e-2, atol=2e-2 * scale)
 
 
+def test_mixed_operand_dtypes_return_each_gradient_in_its_dtype():
+    hidden, weight, bias, labels = _inputs(seed=30, ignore_frac=0.0)
+    hb = jnp.asarray(hidden, jnp.bfloat16)
+    loss, (dh, dw, db) = _vjp(
+        ops.linear_cross_entropy, hb, weight, bias, labels, np.ones(N), block_size=8
+    )
+    assert (dh.dtype, dw.dtype, db.dtype) == (jnp.bfloat16, jnp.float32, jnp.float32)
+    ref_loss, (_, rdw, _) = _vjp(
+        _unfused, jnp.asarray(hb, jnp.float32), weight, bias, labels, np.ones(N)
+    )
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-5, atol=1e-6)
+
+
 # --------------------------------------------------------------------------------------------
 # memory: no [tokens, vocab] array anywhere
 
@@ -321,6 +335,24 @@ def test_huge_logits_stay_finite_and_exact():
     for got, want in zip(grads, ref_grads, strict=False):
         assert np.all(np.isfinite(np.asarray(got)))
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("fn", ["fused", "jvp_twin"])
+def test_masked_vocabulary_columns_with_minus_inf_bias(fn):
+    hidden, weight, bias, labels = _inputs(seed=29, ignore_frac=0.3)
+    bias = bias.copy()
+    bias[:5] = -np.inf  # a whole block of -inf logits ...
+    bias[[11, 23]] = -np.inf  # ... and scattered ones
+    labels = np.where(np.isin(labels, [0, 1, 2, 3, 4, 11, 23]), 7, labels).astype(np.int32)
+    kw = {"ignore_index": IGNORE, "z_loss": 1e-3, "block_size": 5}
+    kernel = ops.linear_cross_entropy if fn == "fused" else ops.linear_cross_entropy_jvp
+    g = np.ones(N, np.float32)
+    loss, grads = _vjp(kernel, hidden, weight, bias, labels, g, **kw)
+    ref_loss, ref_grads = _vjp(_unfused, hidden, weight, bias, labels, g, **kw)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6, atol=1e-6)
+    for got, want in zip(grads, ref_grads, strict=True):
+        assert np.all(np.isfinite(np.asarray(got)))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_zero_inputs_give_log_vocab():

@@ -143,8 +143,11 @@ def _mm(a: jax.Array, b: jax.Array, contract: tuple[int, int], acc: jnp.dtype) -
 
 
 def _block_logits(hidden, weight, bias, start, size, acc):
-    """Logits ``[tokens, size]`` of the columns ``start:start+size``, and that block of weight."""
-    w_blk = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
+    """Logits ``[tokens, size]`` of the columns ``start:start+size``, and that block of weight.
+
+    ``hidden`` must already be in the operand dtype (the common dtype of hidden and weight).
+    """
+    w_blk = lax.dynamic_slice_in_dim(weight, start, size, axis=1).astype(hidden.dtype)
     z = _mm(hidden, w_blk, (1, 0), acc)
     if bias is not None:
         z = z + lax.dynamic_slice_in_dim(bias, start, size).astype(acc)[None, :]
@@ -204,6 +207,11 @@ def _sum_like(ct: jax.Array | None, primal: jax.Array | None) -> jax.Array | Non
     return lax.psum(ct, extra) if extra else ct
 
 
+def _shift(m: jax.Array) -> jax.Array:
+    """The logsumexp shift for running max ``m``: ``m`` itself where finite, else 0."""
+    return jnp.where(jnp.isfinite(m), m, jnp.zeros((), m.dtype))
+
+
 def _label_masks(labels: jax.Array, vocab: int, ignore_index: int | None):
     """Boolean ``(in_range, ignored)`` per token; ``ignored`` is None without ``ignore_index``."""
     in_range = (labels >= 0) & (labels < vocab)
@@ -218,15 +226,21 @@ def _forward(hidden, weight, bias, labels, ignore_index, ls, z_loss, block, rema
     reverse mode then keeps only the per-block running statistics instead of every block's logits.
     """
     n, vocab = hidden.shape[0], weight.shape[1]
-    acc = compute_dtype(jnp.result_type(hidden.dtype, weight.dtype))
+    op = jnp.result_type(hidden.dtype, weight.dtype)
+    acc = compute_dtype(op)
+    h_op = hidden.astype(op)
 
     def fold(carry, start, size):
+        # m: running max (-inf until a finite logit is seen); s: sum of exp(z - shift(m)).
         m, s, tgt, tot = carry
-        z, _ = _block_logits(hidden, weight, bias, start, size, acc)
-        m_new = jnp.maximum(m, jnp.max(z, axis=1))
+        z, _ = _block_logits(h_op, weight, bias, start, size, acc)
         # The running max is a shift, not part of the function: keep autodiff (of the twin) off it.
-        m_new = lax.stop_gradient(m_new)
-        s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(z - m_new[:, None]), axis=1)
+        m_new = lax.stop_gradient(jnp.maximum(m, jnp.max(z, axis=1)))
+        shift = _shift(m_new)
+        # A token whose logits so far were all -inf (a masked vocabulary slice) has s = 0: never
+        # rescale it by exp(-inf - ...) or exp(+big), which would give NaN.
+        decay = jnp.where(jnp.isneginf(m), jnp.zeros((), acc), jnp.exp(m - shift))
+        s = s * decay + jnp.sum(jnp.exp(z - shift[:, None]), axis=1)
         cols = start + lax.broadcasted_iota(labels.dtype, (1, size), 1)
         tgt = tgt + jnp.sum(jnp.where(cols == labels[:, None], z, jnp.zeros((), acc)), axis=1)
         if ls:
@@ -239,7 +253,7 @@ def _forward(hidden, weight, bias, labels, ignore_index, ls, z_loss, block, rema
     init = (jnp.full((n,), -jnp.inf, acc), zeros, zeros, zeros)
     init = tuple(_vary_like(x, hidden, weight, bias, labels) for x in init)
     m, s, tgt, tot = _scan_blocks(fold, init, vocab, block)
-    lse = m + jnp.log(s)
+    lse = _shift(m) + jnp.log(s)  # -inf for a token whose logits are all -inf
     loss = lse - (1.0 - ls) * tgt if ls else lse - tgt
     if ls:
         loss = loss - (ls / vocab) * tot
