@@ -5,7 +5,10 @@ Every function takes ``(y_true, y_pred)`` in Keras order and returns the unreduc
 every class is the frozen-dataclass handle of its function. Semantics are Keras 3's:
 
 * ``from_logits=True`` goes through the kernels of :mod:`jaxloss.ops` (hand-written gradients,
-  float32 math for bfloat16/float16 inputs, exact log-sigmoid / log-softmax);
+  float32 math for bfloat16/float16 inputs, exact log-sigmoid / log-softmax). It uses their
+  forward-mode-capable twins (``*_jvp``): the same fused backward pass and the same single ``lse``
+  residual in reverse mode (measured equal in time and memory, see ``benchmarks/``), and, as with
+  Keras and optax, ``jax.jvp``, ``jax.jacfwd`` and ``jax.hessian`` work through every class;
 * ``from_logits=False`` treats ``y_pred`` as probabilities and clips them to ``[1e-7, 1 - 1e-7]``
   (Keras' ``backend.epsilon()``) before the log, as Keras does, so probabilities of exactly 0 and 1
   give finite losses and finite gradients; categorical probabilities are first renormalised to sum
@@ -132,7 +135,7 @@ def _class_axis_shape(axis: int, ndim: int) -> tuple[int, ...]:
 def _bce_elementwise(y_true, y_pred, from_logits, label_smoothing, pos_weight):
     """Elementwise binary cross-entropy (smoothing applied), in y_pred's dtype or float32."""
     if from_logits:
-        return _ce.sigmoid_binary_cross_entropy(
+        return _ce.sigmoid_binary_cross_entropy_jvp(
             y_pred, y_true, pos_weight=pos_weight, label_smoothing=label_smoothing
         )
     if label_smoothing:
@@ -345,7 +348,7 @@ def categorical_crossentropy(
     _check_class_weight(name, class_weight)
     y_true, y_pred, axis = _categorical_prepare(name, y_true, y_pred, axis)
     if from_logits:
-        loss = _ce.softmax_cross_entropy(y_pred, y_true, axis=axis, label_smoothing=ls)
+        loss = _ce.softmax_cross_entropy_jvp(y_pred, y_true, axis=axis, label_smoothing=ls)
     else:
         t = y_true * (1.0 - ls) + ls / y_pred.shape[axis] if ls else y_true
         _, log_p = _renormalized_log_probs(y_pred, axis)
@@ -501,7 +504,7 @@ def sparse_categorical_crossentropy(
     y_true, y_pred, axis = _sparse_prepare(name, y_true, y_pred, axis)
     cw = None if class_weight is None else jnp.asarray(class_weight, jnp.float32)
     if from_logits:
-        return _ce.sparse_softmax_cross_entropy(
+        return _ce.sparse_softmax_cross_entropy_jvp(
             y_pred,
             y_true,
             axis=axis,

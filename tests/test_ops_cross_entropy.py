@@ -337,12 +337,15 @@ def test_jit_equals_eager_and_vmap_equals_loop():
 @pytest.mark.parametrize(
     "options", [{}, {"label_smoothing": 0.1}, {"z_loss": 1e-4, "ignore_index": -100}]
 )
-def test_compiled_gradient_keeps_no_logits_sized_temporary(options):
+@pytest.mark.parametrize(
+    "fn", [ops.sparse_softmax_cross_entropy, ops.sparse_softmax_cross_entropy_jvp]
+)
+def test_compiled_gradient_keeps_no_logits_sized_temporary(options, fn):
     """No one-hot, no saved softmax: temp memory stays far below one [N, K] float32 array."""
     n, k = 256, 4096
     x = jnp.zeros((n, k), jnp.float32)
     y = jnp.zeros((n,), jnp.int32)
-    f = jax.value_and_grad(lambda z: ops.sparse_softmax_cross_entropy(z, y, **options).mean())
+    f = jax.value_and_grad(lambda z: fn(z, y, **options).mean())
     analysis = jax.jit(f).lower(x).compile().memory_analysis()
     if analysis is None:
         pytest.skip("backend reports no memory analysis")

@@ -432,3 +432,32 @@ def test_to_categorical_matches_keras_and_is_jit_safe():
     np.testing.assert_array_equal(jaxloss.to_categorical([7], 3), [[0.0, 0.0, 0.0]])
     with pytest.raises(ValueError, match=r"`num_classes` must be given under jax\.jit"):
         jax.jit(jaxloss.to_categorical)(jnp.asarray(labels))
+
+
+def test_forward_mode_works_through_the_classes_as_in_keras():
+    x = _logits((3, C))
+    labels = RNG.integers(0, C, size=(3,))
+    onehot = np.eye(C, dtype="f4")[labels]
+    y = _binary((3, C))
+    pairs = [
+        (
+            jaxloss.SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+            labels,
+            lambda z: keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(
+                onehot, z
+            ),
+        ),
+        (
+            jaxloss.CategoricalCrossentropy(from_logits=True),
+            onehot,
+            lambda z: keras.losses.CategoricalCrossentropy(from_logits=True)(onehot, z),
+        ),
+        (
+            jaxloss.BinaryCrossentropy(from_logits=True),
+            y,
+            lambda z: keras.losses.BinaryCrossentropy(from_logits=True)(y, z),
+        ),
+    ]
+    for ours, t, theirs in pairs:
+        h = jax.jit(jax.hessian(lambda z, ours=ours, t=t: ours(t, z)))(x)
+        np.testing.assert_allclose(h, jax.hessian(theirs)(x), rtol=1e-4, atol=1e-6)
