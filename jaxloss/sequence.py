@@ -137,6 +137,7 @@ class CTC(Loss):
     pad_id: int | None = None
     zero_infinity: bool = False
     default_name: ClassVar[str] = "ctc"
+    function: ClassVar = staticmethod(ctc)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -145,15 +146,6 @@ class CTC(Loss):
             self, "pad_id", self.pad_id is None or _is_int(self.pad_id), "None or an int"
         )
         v.check_option(self, "zero_infinity", isinstance(self.zero_infinity, bool), "a bool")
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return ctc(
-            y_true,
-            y_pred,
-            blank_id=self.blank_id,
-            pad_id=self.pad_id,
-            zero_infinity=self.zero_infinity,
-        )
 
 
 register(ctc, CTC, inputs="ctc")
