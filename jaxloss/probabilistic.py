@@ -771,6 +771,7 @@ class BinaryCrossentropy(Loss):
     axis: int = -1
     pos_weight: float | tuple[float, ...] | None = None
     default_name: ClassVar[str] = "binary_crossentropy"
+    function: ClassVar = staticmethod(binary_crossentropy)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -786,16 +787,6 @@ class BinaryCrossentropy(Loss):
                 arr.size > 0 and bool(np.all(arr >= 0)),
                 "None, a float >= 0 or a sequence of them (one per class)",
             )
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return binary_crossentropy(
-            y_true,
-            y_pred,
-            from_logits=self.from_logits,
-            label_smoothing=self.label_smoothing,
-            axis=self.axis,
-            pos_weight=self.pos_weight,
-        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -855,6 +846,7 @@ class BinaryFocalCrossentropy(Loss):
     label_smoothing: float = 0.0
     axis: int = -1
     default_name: ClassVar[str] = "binary_focal_crossentropy"
+    function: ClassVar = staticmethod(binary_focal_crossentropy)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -865,18 +857,6 @@ class BinaryFocalCrossentropy(Loss):
         ok = isinstance(self.alpha, (int, float, np.floating)) and not isinstance(self.alpha, bool)
         v.check_option(self, "alpha", ok and 0.0 <= self.alpha <= 1.0, "a float in [0, 1]")
         _check_nonneg(self, "gamma", self.gamma)
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return binary_focal_crossentropy(
-            y_true,
-            y_pred,
-            apply_class_balancing=self.apply_class_balancing,
-            alpha=self.alpha,
-            gamma=self.gamma,
-            from_logits=self.from_logits,
-            label_smoothing=self.label_smoothing,
-            axis=self.axis,
-        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -911,6 +891,7 @@ class CategoricalCrossentropy(Loss):
     axis: int = -1
     class_weight: tuple[float, ...] | None = None
     default_name: ClassVar[str] = "categorical_crossentropy"
+    function: ClassVar = staticmethod(categorical_crossentropy)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -919,16 +900,6 @@ class CategoricalCrossentropy(Loss):
         )
         _check_class_weight(self, self.class_weight)
         object.__setattr__(self, "class_weight", _as_tuple(self.class_weight))
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return categorical_crossentropy(
-            y_true,
-            y_pred,
-            from_logits=self.from_logits,
-            label_smoothing=self.label_smoothing,
-            axis=self.axis,
-            class_weight=self.class_weight,
-        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -965,6 +936,7 @@ class CategoricalFocalCrossentropy(Loss):
     label_smoothing: float = 0.0
     axis: int = -1
     default_name: ClassVar[str] = "categorical_focal_crossentropy"
+    function: ClassVar = staticmethod(categorical_focal_crossentropy)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -979,17 +951,6 @@ class CategoricalFocalCrossentropy(Loss):
             "alpha",
             arr.ndim <= 1 and arr.size > 0 and bool(np.all(arr >= 0)),
             "a float >= 0 or a sequence of them (one per class)",
-        )
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return categorical_focal_crossentropy(
-            y_true,
-            y_pred,
-            alpha=self.alpha,
-            gamma=self.gamma,
-            from_logits=self.from_logits,
-            label_smoothing=self.label_smoothing,
-            axis=self.axis,
         )
 
 
@@ -1035,6 +996,7 @@ class SparseCategoricalCrossentropy(Loss):
     label_smoothing: float = 0.0
     class_weight: tuple[float, ...] | None = None
     default_name: ClassVar[str] = "sparse_categorical_crossentropy"
+    function: ClassVar = staticmethod(sparse_categorical_crossentropy)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -1050,17 +1012,6 @@ class SparseCategoricalCrossentropy(Loss):
             object.__setattr__(self, "ignore_class", int(self.ignore_class))
         _check_class_weight(self, self.class_weight)
         object.__setattr__(self, "class_weight", _as_tuple(self.class_weight))
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return sparse_categorical_crossentropy(
-            y_true,
-            y_pred,
-            from_logits=self.from_logits,
-            ignore_class=self.ignore_class,
-            axis=self.axis,
-            label_smoothing=self.label_smoothing,
-            class_weight=self.class_weight,
-        )
 
     def mask(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array | None:
         if self.ignore_class is None:
@@ -1081,9 +1032,7 @@ class Poisson(Loss):
     """
 
     default_name: ClassVar[str] = "poisson"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return poisson(y_true, y_pred)
+    function: ClassVar = staticmethod(poisson)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -1098,9 +1047,7 @@ class KLDivergence(Loss):
     """
 
     default_name: ClassVar[str] = "kl_divergence"
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return kl_divergence(y_true, y_pred)
+    function: ClassVar = staticmethod(kl_divergence)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -1120,14 +1067,12 @@ class CategoricalGeneralizedCrossEntropy(Loss):
 
     q: float = 0.5
     default_name: ClassVar[str] = "categorical_generalized_cross_entropy"
+    function: ClassVar = staticmethod(categorical_generalized_cross_entropy)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         ok = isinstance(self.q, (int, float, np.floating)) and not isinstance(self.q, bool)
         v.check_option(self, "q", ok and 0.0 < self.q < 1.0, "a float in the open interval (0, 1)")
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        return categorical_generalized_cross_entropy(y_true, y_pred, q=self.q)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
