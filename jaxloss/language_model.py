@@ -30,6 +30,7 @@ from jax.typing import ArrayLike
 
 from jaxloss._loss import Loss
 from jaxloss._reduction import reduce_weighted_values
+from jaxloss._registry import register
 from jaxloss.ops.linear_cross_entropy import linear_cross_entropy
 
 __all__ = ["LinearCrossEntropy", "linear_crossentropy"]
@@ -194,3 +195,6 @@ class LinearCrossEntropy(Loss):
             axis_name=self.axis_name,
             loss_name=owner,
         )
+
+
+register(linear_crossentropy, LinearCrossEntropy, inputs="linear_head")

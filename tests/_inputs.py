@@ -57,7 +57,16 @@ def ctc(key):
     return y_true, jax.random.normal(k3, (BATCH, 8, 5))
 
 
+def linear_head(key):
+    """Integer labels and the ``(hidden, weight)`` pair whose product would be the logits."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    labels = jax.random.randint(k1, (BATCH, 3), 0, 7)
+    hidden = jax.random.normal(k2, (BATCH, 3, 5))
+    return labels, (hidden, 0.5 * jax.random.normal(k3, (5, 7)))
+
+
 GENERATORS = {
+    "linear_head": linear_head,
     "regression": regression,
     "binary": binary,
     "categorical": categorical,

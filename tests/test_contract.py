@@ -35,7 +35,7 @@ def test_function_returns_per_sample_losses_and_class_reduces_them(name):
     entry = ENTRIES[name]
     y_true, y_pred = _inputs(entry)
     values = np.asarray(entry.function(y_true, y_pred), np.float64)
-    assert values.ndim < y_pred.ndim
+    assert values.ndim < jax.tree.leaves(y_pred)[0].ndim
     assert np.all(np.isfinite(values))
     unreduced = entry.cls(reduction="none")(y_true, y_pred)
     np.testing.assert_allclose(unreduced, values, rtol=1e-5, atol=1e-6)
@@ -60,7 +60,7 @@ def test_jit_equals_eager_and_vmap_equals_loop(name):
     np.testing.assert_allclose(jax.jit(fn)(y_true, y_pred), fn(y_true, y_pred), rtol=1e-5)
     y_true2, y_pred2 = _inputs(entry, seed=1)
     stacked_true = jnp.stack([y_true, y_true2])
-    stacked_pred = jnp.stack([y_pred, y_pred2])
+    stacked_pred = jax.tree.map(lambda a, b: jnp.stack([a, b]), y_pred, y_pred2)
     batched = jax.vmap(loss)(stacked_true, stacked_pred)
     looped = jnp.stack([loss(y_true, y_pred), loss(y_true2, y_pred2)])
     np.testing.assert_allclose(batched, looped, rtol=1e-5, atol=1e-6)
@@ -71,8 +71,9 @@ def test_gradients_are_finite(name):
     entry = ENTRIES[name]
     y_true, y_pred = _inputs(entry)
     grads = jax.jit(jax.grad(lambda p: entry.cls()(y_true, p)))(y_pred)
-    assert grads.shape == y_pred.shape
-    assert np.all(np.isfinite(grads))
+    for grad, pred in zip(jax.tree.leaves(grads), jax.tree.leaves(y_pred), strict=True):
+        assert grad.shape == pred.shape
+        assert np.all(np.isfinite(grad))
 
 
 @pytest.mark.parametrize("name", list(ENTRIES))
