@@ -6,7 +6,7 @@ STAMP_TEST := $(VENV)/.installed-test
 STAMP_EXAMPLES := $(VENV)/.installed-examples
 STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench bench-quick lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(STAMP_TEST)
 ## make bench: every benchmark suite against the peers installed; writes benchmarks/results/.
 bench: $(STAMP_BENCH)
 	$(PY) -m benchmarks
+
+## make bench-quick: the same at small sizes (a few minutes), for a smoke check of the runner.
+bench-quick: $(STAMP_BENCH)
+	$(PY) -m benchmarks --quick
 
 lint:
 	$(PY) -m ruff check jaxloss tests benchmarks examples
