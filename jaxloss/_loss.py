@@ -162,8 +162,7 @@ class Loss:
     ) -> jax.Array:
         """The reduced loss: a scalar, or the weighted per-sample losses for ``"none"``."""
         dtype = self.compute_dtype
-        y_true = _cast_floating(y_true, dtype)
-        y_pred = _cast_floating(y_pred, dtype)
+        y_true, y_pred = self.cast_inputs(y_true, y_pred)
         values = jnp.asarray(self.call(y_true, y_pred))
         if jnp.issubdtype(values.dtype, jnp.floating) and values.dtype != dtype:
             values = values.astype(dtype)
@@ -175,6 +174,16 @@ class Loss:
             axis_name=self.axis_name,
             loss_name=type(self).__name__,
         )
+
+    def cast_inputs(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        """Floating leaves of ``y_true`` and ``y_pred`` (arrays or pytrees) in the compute dtype.
+
+        Integer and boolean leaves (labels) are left alone. Override to change how inputs enter
+        the loss (e.g. to keep low-precision operands whose kernel accumulates in float32).
+        """
+        dtype = self.compute_dtype
+        cast = lambda x: _cast_floating(x, dtype)
+        return jax.tree.map(cast, y_true), jax.tree.map(cast, y_pred)
 
     def get_config(self) -> dict[str, Any]:
         """Every constructor argument, so that ``type(loss).from_config(config) == loss``."""

@@ -29,7 +29,6 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxloss._loss import Loss
-from jaxloss._reduction import reduce_weighted_values
 from jaxloss._registry import register
 from jaxloss.ops.linear_cross_entropy import linear_cross_entropy
 
@@ -169,32 +168,17 @@ class LinearCrossEntropy(Loss):
             return None
         return jnp.asarray(y_true) != self.ignore_class
 
-    def __call__(
-        self,
-        y_true: ArrayLike,
-        y_pred: tuple[ArrayLike, ...],
-        sample_weight: ArrayLike | None = None,
-    ) -> jax.Array:
-        """The reduced loss; ``y_pred`` is ``(hidden, weight)`` or ``(hidden, weight, bias)``."""
-        owner = type(self).__name__
-        operands = _unpack(owner, y_pred)
+    def cast_inputs(self, y_true: ArrayLike, y_pred: Any) -> tuple[jax.Array, tuple]:
+        """Validate the ``(hidden, weight[, bias])`` pair; cast it only when ``dtype`` is set.
+
+        With ``dtype=None`` bf16 operands stay bf16: the kernel accumulates in float32 anyway, and
+        upcasting would copy the whole ``[D, V]`` weight.
+        """
+        operands = _unpack(type(self).__name__, y_pred)
         if self.dtype is not None:
-            cdt = self.compute_dtype
-            operands = tuple(None if x is None else x.astype(cdt) for x in operands)
+            operands = tuple(None if x is None else x.astype(self.compute_dtype) for x in operands)
         hidden, weight, bias = operands
-        y_pred = (hidden, weight) if bias is None else (hidden, weight, bias)
-        y_true = jnp.asarray(y_true)
-        values = self.call(y_true, y_pred)
-        if self.dtype is not None:
-            values = values.astype(self.compute_dtype)
-        return reduce_weighted_values(
-            values,
-            sample_weight=sample_weight,
-            mask=self.mask(y_true, y_pred),
-            reduction=self.reduction,
-            axis_name=self.axis_name,
-            loss_name=owner,
-        )
+        return jnp.asarray(y_true), (hidden, weight) if bias is None else (hidden, weight, bias)
 
 
 register(linear_crossentropy, LinearCrossEntropy, inputs="linear_head")
