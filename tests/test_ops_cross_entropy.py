@@ -378,17 +378,41 @@ def test_bad_arguments_raise_at_trace_time():
         ops.sigmoid_binary_cross_entropy(x, jnp.ones((2, 3)), pos_weight=jnp.ones(4))
 
 
-def test_label_shifted_fast_path_and_its_fallback_agree_with_the_formula():
-    # gaps below ~80 take the one-pass path; a logit 200 above the label's forces the fallback
+@pytest.mark.parametrize(
+    "row",
+    [
+        [0.0, 5.0, -3.0],  # one-pass path
+        [70.0, 75.0, -60.0],  # one-pass path, large but safe logits
+        [0.0, 200.0, -3.0],  # exp overflows: max-shift fallback
+        [-95.0, -90.0, -99.0],  # the sum underflows: fallback
+        [-100.0, 20.0, 0.0],  # exp(-label logit) overflows: fallback
+    ],
+)
+def test_one_pass_logsumexp_and_its_fallback_agree_with_the_formula(row):
     y = jnp.asarray([0, 2])
-    for gap in (5.0, 60.0, 200.0):
-        x = jnp.asarray([[0.0, gap, -3.0], [1.0, 2.0, 3.0]], jnp.float32)
-        loss, grad = jax.value_and_grad(
-            lambda z: ops.sparse_softmax_cross_entropy(z, y, z_loss=1e-3).sum()
-        )(x)
-        exp_loss, exp_grad = np_sparse(x, y, z=1e-3)
-        np.testing.assert_allclose(loss, exp_loss.sum(), rtol=1e-6)
-        np.testing.assert_allclose(grad, exp_grad, rtol=1e-5, atol=1e-7)
+    x = jnp.asarray([row, [1.0, 2.0, 3.0]], jnp.float32)
+    loss, grad = jax.value_and_grad(
+        lambda z: ops.sparse_softmax_cross_entropy(z, y, z_loss=1e-3).sum()
+    )(x)
+    exp_loss, exp_grad = np_sparse(np.asarray(x, np.float64), np.asarray(y), z=1e-3)
+    np.testing.assert_allclose(loss, exp_loss.sum(), rtol=1e-6)
+    np.testing.assert_allclose(grad, exp_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_confident_small_loss_keeps_float32_accuracy_at_large_logits():
+    # Label logits near 30, about 12 above the rest: losses of 1e-5..1e-3. Taken as
+    # log(sum exp) - logit they would carry the rounding of a number near 30 (ulp 1.9e-6); the
+    # kernel keeps float32's resolution of 1 + r (1.2e-7) and is never negative.
+    k = 1000
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, k)).astype(np.float32)
+    y = rng.integers(0, k, size=64)
+    x[np.arange(64), y] = rng.uniform(28.0, 32.0, size=64).astype(np.float32)
+    x[np.arange(64), (y + 1) % k] = rng.uniform(14.0, 22.0, size=64).astype(np.float32)
+    loss = np.asarray(ops.sparse_softmax_cross_entropy(jnp.asarray(x), jnp.asarray(y)))
+    expected, _ = np_sparse(x.astype(np.float64), y)
+    assert np.all(loss >= 0.0)
+    np.testing.assert_allclose(loss, expected, rtol=0, atol=2.5e-7)
 
 
 def test_bfloat16_logits_get_no_float32_copy():
