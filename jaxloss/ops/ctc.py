@@ -139,8 +139,8 @@ def _lae(a, b):
 
 def _lae_fast(a, b):
     """:func:`_lae` with selects instead of NaN-aware max/min (~10% faster on CPU). Its autodiff
-    derivative is wrong at exact ties, so it is only used where nothing differentiates it: the
-    hand-written backward."""
+    derivative is wrong at exact ties, so it is only used where nothing differentiates it: both
+    recursions of :func:`ctc_loss`, whose gradient is the hand-written one."""
     d = a - b
     return jnp.where(d > 0, a, b) + jnp.log(1.0 + jnp.exp(-jnp.abs(d)))
 
@@ -168,12 +168,14 @@ def _emissions(logits, lse, lab, blank: int):
     return jnp.transpose(e_blank, (1, 0, 2)), jnp.transpose(e_label, (1, 0, 2))
 
 
-def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool):
+def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool, fast: bool = True):
     """Forward recursion over all frames.
 
     Returns the alphas after each row's last valid frame (blank [B, N+1], label [B, N]) and, with
     ``store``, what the backward needs: the label states' alpha table [T, B, N] and lse [B, T].
+    ``fast=False`` uses the autodiff-safe :func:`_lae` (for :func:`ctc_loss_jvp`).
     """
+    lae = _lae_fast if fast else _lae
     batch, time, _ = logits.shape
     n = lab.shape[1]
     dtype = logits.dtype
@@ -185,9 +187,9 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool):
         a_blank, a_label = carry
         e_blank, e_label, valid_t = xs
         # P[i]: reach blank i from blank i or label i-1; the skip i-2 -> i of label i adds P too.
-        p = _lae(a_blank, _pad_front(a_label))
+        p = lae(a_blank, _pad_front(a_label))
         new_blank = e_blank + p
-        new_label = e_label + _lae(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
+        new_label = e_label + lae(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
         new_blank = jnp.where(valid_t[:, None], new_blank, a_blank)
         new_label = jnp.where(valid_t[:, None], new_label, a_label)
         return (new_blank, new_label), (new_label if store else None)
@@ -214,8 +216,10 @@ def _loss_from_ll(ll):
     return jnp.where(ll < _NEG / 2, jnp.inf, jnp.maximum(-ll, 0.0))
 
 
-def _ctc_forward(logits, lab, skip, logit_lengths, label_lengths, blank):
-    (a_blank, a_label), _ = _alpha_scan(logits, lab, skip, logit_lengths, blank, store=False)
+def _ctc_forward(logits, lab, skip, logit_lengths, label_lengths, blank, fast=True):
+    (a_blank, a_label), _ = _alpha_scan(
+        logits, lab, skip, logit_lengths, blank, store=False, fast=fast
+    )
     return _loss_from_ll(_log_likelihood(a_blank, a_label, label_lengths))
 
 
@@ -417,7 +421,7 @@ def _ctc_loss(logits, labels, logit_lengths, label_lengths, blank, custom_vjp):
     if custom_vjp:
         loss = _ctc_core(x, lab, skip, logit_lengths, label_lengths, blank)
     else:
-        loss = _ctc_forward(x, lab, skip, logit_lengths, label_lengths, blank)
+        loss = _ctc_forward(x, lab, skip, logit_lengths, label_lengths, blank, fast=False)
     return jnp.where(out_of_range, jnp.nan, loss)
 
 
