@@ -415,11 +415,16 @@ def test_confident_small_loss_keeps_float32_accuracy_at_large_logits():
     np.testing.assert_allclose(loss, expected, rtol=0, atol=2.5e-7)
 
 
-def test_bfloat16_logits_get_no_float32_copy():
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_bfloat16_logits_get_no_float32_copy(label_smoothing):
     n, k = 256, 4096
     x = jnp.zeros((n, k), jnp.bfloat16)
     y = jnp.zeros((n,), jnp.int32)
-    f = jax.value_and_grad(lambda z: ops.sparse_softmax_cross_entropy(z, y, z_loss=1e-4).mean())
+    f = jax.value_and_grad(
+        lambda z: ops.sparse_softmax_cross_entropy(
+            z, y, z_loss=1e-4, label_smoothing=label_smoothing
+        ).mean()
+    )
     analysis = jax.jit(f).lower(x).compile().memory_analysis()
     if analysis is None:
         pytest.skip("backend reports no memory analysis")

@@ -143,19 +143,15 @@ def logsumexp(x: jax.Array, axis: int, dtype: Any = None) -> jax.Array:
     return m + jnp.log(jnp.sum(jnp.exp(xs - m), axis=axis, keepdims=True))
 
 
-def _sum_over_classes(x: jax.Array, axis: int, cdt: Any) -> jax.Array:
-    """``sum(x, axis, keepdims=True)`` accumulated in ``cdt``.
-
-    Known cost: for bfloat16/float16 logits XLA:CPU does not fuse this upcast into its reduction
-    and materialises one float32 copy of the logits (only when ``label_smoothing > 0``).
-    """
-    return jnp.sum(x, axis=axis, keepdims=True, dtype=cdt)
-
-
-def _label_logsumexp(x: jax.Array, picked: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
-    """``(lse, lse - picked)`` in one streaming pass over ``x`` in the common case.
+def _label_logsumexp(
+    x: jax.Array, picked: jax.Array, axis: int, with_sum: bool = False
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """``(lse, lse - picked, sum(x) or None)`` in one streaming pass over ``x`` in the common case.
 
     ``x`` may be in a low-precision dtype; ``picked`` (the label's logit) is in the compute dtype.
+    ``with_sum`` (label smoothing needs the plain sum of the logits) adds ``sum(x)`` to the same
+    pass, as a two-output reduction: XLA:CPU fuses the upcast of bfloat16 logits into it, where two
+    separate reductions of the upcast logits would make it materialise a float32 copy.
 
     The usual stable logsumexp reads the logits twice (the row max, then the sum of ``exp``). But
     no shift is needed as long as nothing overflows or underflows, which holds for every logit in
@@ -169,7 +165,16 @@ def _label_logsumexp(x: jax.Array, picked: jax.Array, axis: int) -> tuple[jax.Ar
     is recomputed with the max shift under a ``lax.cond``, so the result is always the stable one.
     """
     cdt = picked.dtype
-    total = jnp.sum(jnp.exp(x.astype(cdt)), axis=axis, keepdims=True)
+    axis = axis % x.ndim
+    xc = x.astype(cdt)
+    if with_sum:
+        zero = np.zeros((), cdt)
+        total, sum_x = lax.reduce(
+            (jnp.exp(xc), xc), (zero, zero), lambda a, b: (a[0] + b[0], a[1] + b[1]), (axis,)
+        )
+        total, sum_x = jnp.expand_dims(total, axis), jnp.expand_dims(sum_x, axis)
+    else:
+        total, sum_x = jnp.sum(jnp.exp(xc), axis=axis, keepdims=True), None
     ratio = total * jnp.exp(-picked)
     tiny = jnp.asarray(np.finfo(np.float32).tiny, cdt) * 2.0**40
     fast_ok = jnp.all(jnp.isfinite(ratio) & (total > tiny) & (ratio > 0))
@@ -183,7 +188,8 @@ def _label_logsumexp(x: jax.Array, picked: jax.Array, axis: int) -> tuple[jax.Ar
         lse = logsumexp(x, axis, cdt)
         return lse, lse - picked
 
-    return lax.cond(fast_ok, fast, slow, x)
+    lse, nll = lax.cond(fast_ok, fast, slow, x)
+    return lse, nll, sum_x
 
 
 # ----------------------------------------------------------------------------------------------
@@ -210,10 +216,10 @@ def _sparse_forward(logits, labels, class_weight, axis, ignore_index, label_smoo
     picked = jnp.take_along_axis(
         _private_copy(logits, cdt), jnp.expand_dims(safe, axis), axis=axis, mode="promise_in_bounds"
     ).astype(cdt)
-    lse, nll = _label_logsumexp(logits, picked, axis)
-    loss = nll + label_smoothing * picked if label_smoothing else nll
+    lse, nll, sum_logits = _label_logsumexp(logits, picked, axis, with_sum=bool(label_smoothing))
+    loss = nll
     if label_smoothing:
-        loss = loss - (label_smoothing / num_classes) * _sum_over_classes(logits, axis, cdt)
+        loss = loss + label_smoothing * picked - (label_smoothing / num_classes) * sum_logits
     if z_loss:
         loss = loss + z_loss * jnp.square(lse)
     loss = jnp.squeeze(loss, axis)
