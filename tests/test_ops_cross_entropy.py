@@ -264,6 +264,36 @@ def test_dense_value_and_gradient_match_float64_formula(options):
     np.testing.assert_allclose(grad, exp_grad, rtol=2e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize(
+    "row",
+    [
+        [0.0, 5.0, -3.0, 1.0],  # one-pass path
+        [0.0, 200.0, -3.0, 1.0],  # exp overflows: max-shift fallback
+        [-95.0, -90.0, -99.0, -92.0],  # the sum underflows: fallback
+        [-np.inf, 2.0, -3.0, 1.0],  # zero target on a masked logit: 0 * -inf, fallback
+    ],
+)
+def test_dense_one_pass_and_its_fallback_agree_with_the_formula(row):
+    x = jnp.asarray([row, [1.0, 2.0, 3.0, 4.0]], jnp.float32)
+    t = jnp.asarray([[0.0, 0.5, 0.25, 0.25], [0.1, 0.2, 0.3, 0.4]])
+    f = lambda z: ops.softmax_cross_entropy(z, t, z_loss=1e-3)
+    loss, grad = jax.value_and_grad(lambda z: f(z).sum())(x)
+    finite = np.where(np.isfinite(row), row, -1e30)  # the reference's stand-in for -inf
+    xr = np.asarray([finite, [1.0, 2.0, 3.0, 4.0]])
+    exp_loss, exp_grad = np_dense(xr, np.asarray(t, np.float64), z=1e-3)
+    np.testing.assert_allclose(f(x), exp_loss, rtol=1e-6)
+    np.testing.assert_allclose(loss, exp_loss.sum(), rtol=1e-6)
+    # logits near -90 carry float32's ulp of 90 (7.6e-6) into exp(x - lse)
+    np.testing.assert_allclose(grad, exp_grad, rtol=3e-5, atol=1e-7)
+
+
+def test_dense_positive_target_on_masked_logit_is_infinite():
+    x = jnp.asarray([[-jnp.inf, 0.0, 1.0], [0.0, 1.0, 2.0]])
+    t = jnp.asarray([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    loss = ops.softmax_cross_entropy(x, t)
+    assert loss[0] == np.inf and np.isfinite(loss[1])
+
+
 def test_dense_masked_logits_and_class_axis():
     x = _logits((3, 4)).at[:, 0].set(-jnp.inf)
     t = jnp.asarray([[0, 1.0, 0, 0], [0, 0, 0.5, 0.5], [0, 0, 0, 1.0]])

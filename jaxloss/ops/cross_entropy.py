@@ -12,8 +12,8 @@ The forward pass computes the per-row ``lse = logsumexp(logits)`` and picks the 
 with a gather; the only residual it keeps is ``lse`` (``[rows]``), besides the logits and labels
 that are alive anyway. For integer labels the common case is a single streaming pass, an
 unshifted ``sum(exp(logits))`` (see ``_label_logsumexp``), with a max-shifted fallback for rows
-that would overflow; the other kernels use the usual two passes (max, then sum of ``exp``). The
-backward pass is one fused elementwise pass over the logits::
+that would overflow; dense targets take one more pass, for the target sum
+(``_dense_lse_and_ce``). The backward pass is one fused elementwise pass over the logits::
 
     dlogits = g * ((1 + 2 * z_loss * lse) * exp(logits - lse) - smoothed_target)
 
@@ -492,20 +492,49 @@ def sparse_softmax_cross_entropy_jvp(
 _DENSE = "softmax_cross_entropy"
 
 
+def _dense_lse_and_ce(x: jax.Array, t: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
+    """``(lse, sum(t * (lse - x)))`` over ``axis``, with ``0 * -inf`` counted as 0.
+
+    The common case is two plain streaming passes, the unshifted ``sum(exp(x))`` (as in
+    ``_label_logsumexp``) and the cross-entropy sum itself; a select inside either would cost
+    XLA:CPU ~4x (its fast reduction path takes plain arithmetic only). Only if something is not
+    finite (a logit beyond about +-80, or a zero target on a ``-inf`` masked logit, whose product
+    is NaN) is the batch recomputed under a ``lax.cond`` with the max shift and the product
+    masked. A positive target on a ``-inf`` logit gives an infinite loss either way.
+    """
+    total = jnp.sum(jnp.exp(x), axis=axis, keepdims=True)
+    lse = jnp.log(total)
+    ce = jnp.sum(t * (lse - x), axis=axis, keepdims=True)
+    tiny = jnp.asarray(np.finfo(np.float32).tiny, x.dtype) * 2.0**40
+    fast_ok = jnp.all(jnp.isfinite(total) & (total > tiny) & ~jnp.isnan(ce))
+
+    def fast(x, t):
+        return lse, ce
+
+    def slow(x, t):
+        lse = logsumexp(x, axis)
+        terms = jnp.where(t != 0, t * (lse - x), jnp.zeros((), x.dtype))
+        return lse, jnp.sum(terms, axis=axis, keepdims=True)
+
+    return lax.cond(fast_ok, fast, slow, x, t)
+
+
 def _dense_forward(logits, targets, axis, ls, z_loss):
-    """Loss plus residuals ``(lse, target_mass)``, both keeping the class axis."""
+    """Loss plus residuals ``(lse, target_mass)``, both keeping the class axis.
+
+    ``target_mass`` (the backward's ``sum(smoothed targets)``) is one more pass over the targets;
+    a call that does not differentiate drops it (dead code under ``jit``).
+    """
     cdt = compute_dtype(logits.dtype)
     x = logits.astype(cdt)
     t = targets.astype(cdt)
     num_classes = x.shape[axis]
-    lse = logsumexp(x, axis)
-    # where(): a zero target times a -inf (masked) logit contributes 0, not NaN.
-    tx = jnp.sum(jnp.where(t != 0, t * x, jnp.zeros((), cdt)), axis=axis, keepdims=True)
+    lse, loss = _dense_lse_and_ce(x, t, axis)
     mass = jnp.sum(t, axis=axis, keepdims=True)
     if ls:
-        tx = (1.0 - ls) * tx + (ls / num_classes) * jnp.sum(x, axis=axis, keepdims=True)
+        mean_x = jnp.sum(x, axis=axis, keepdims=True) / num_classes
+        loss = (1.0 - ls) * loss + ls * (lse - mean_x)
         mass = (1.0 - ls) * mass + ls
-    loss = mass * lse - tx
     if z_loss:
         loss = loss + z_loss * jnp.square(lse)
     return jnp.squeeze(loss, axis), (lse, mass)
