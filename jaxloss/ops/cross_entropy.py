@@ -13,7 +13,9 @@ with a gather; the only residual it keeps is ``lse`` (``[rows]``), besides the l
 that are alive anyway. For integer labels the common case is a single streaming pass, an
 unshifted ``sum(exp(logits))`` (see ``_label_logsumexp``), with a max-shifted fallback for rows
 that would overflow; dense targets take one more pass, for the target sum
-(``_dense_lse_and_ce``). The backward pass is one fused elementwise pass over the logits::
+(``_dense_lse_and_ce``). Under ``jax.vmap`` the fallback's ``lax.cond`` gets a batched predicate
+and runs both branches, so a vmapped call pays for the fallback too; a call on the whole batch
+does not. The backward pass is one fused elementwise pass over the logits::
 
     dlogits = g * ((1 + 2 * z_loss * lse) * exp(logits - lse) - smoothed_target)
 
