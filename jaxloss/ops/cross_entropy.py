@@ -145,6 +145,15 @@ def logsumexp(x: jax.Array, axis: int, dtype: Any = None) -> jax.Array:
     return m + jnp.log(jnp.sum(jnp.exp(xs - m), axis=axis, keepdims=True))
 
 
+def _exp_sum_is_safe(total: jax.Array) -> jax.Array:
+    """Whether an unshifted ``sum(exp(x))`` neither overflowed nor underflowed, for every row.
+
+    Far enough above float32's smallest normal that terms flushed to zero cannot matter.
+    """
+    tiny = jnp.asarray(np.finfo(np.float32).tiny, total.dtype) * 2.0**40
+    return jnp.all(jnp.isfinite(total) & (total > tiny))
+
+
 def _label_logsumexp(
     x: jax.Array, picked: jax.Array, axis: int, with_sum: bool = False
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
@@ -183,8 +192,7 @@ def _label_logsumexp(
         if with_sum:
             sum_x = jnp.sum(xc, axis=axis, keepdims=True)
     ratio = total * jnp.exp(-picked)
-    tiny = jnp.asarray(np.finfo(np.float32).tiny, cdt) * 2.0**40
-    fast_ok = jnp.all(jnp.isfinite(ratio) & (total > tiny) & (ratio > 0))
+    fast_ok = _exp_sum_is_safe(total) & jnp.all(jnp.isfinite(ratio) & (ratio > 0))
 
     def fast(x):
         # ratio >= 1 exactly in real arithmetic; a rounding below 1 must not give a negative loss.
@@ -512,8 +520,7 @@ def _dense_lse_and_ce(x: jax.Array, t: jax.Array, axis: int) -> tuple[jax.Array,
     total = jnp.sum(jnp.exp(x), axis=axis, keepdims=True)
     lse = jnp.log(total)
     ce = jnp.sum(t * (lse - x), axis=axis, keepdims=True)
-    tiny = jnp.asarray(np.finfo(np.float32).tiny, x.dtype) * 2.0**40
-    fast_ok = jnp.all(jnp.isfinite(total) & (total > tiny) & ~jnp.isnan(ce))
+    fast_ok = _exp_sum_is_safe(total) & ~jnp.any(jnp.isnan(ce))
 
     def fast(x, t):
         return lse, ce
