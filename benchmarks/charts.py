@@ -1,8 +1,9 @@
 """PNG bar charts of benchmark rows: median time and compiled temp memory per contender.
 
-One PNG per suite, one row of two panels (time, memory) per ``(case, dtype)`` group; the optax bar
-(the baseline) is drawn in grey, jaxloss bars in blue, other peers in orange. Uses matplotlib's
-Agg backend (no display needed).
+One PNG per suite, one row of two panels (time, memory) per (case, dtype, malloc) group; the
+optax bar (the baseline) is drawn in grey, jaxloss bars in blue, other peers in orange, and a
+reference row that is not a loss (``write_floor``) in light grey. Uses matplotlib's Agg backend
+(no display needed).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-_COLORS = {"jaxloss": "#1f77b4", "optax": "#7f7f7f"}
+_COLORS = {"jaxloss": "#1f77b4", "optax": "#7f7f7f", "write_floor": "#c7c7c7"}
 _PEER = "#ff7f0e"
 
 
@@ -21,10 +22,14 @@ def _color(contender: str) -> str:
     return _COLORS.get(contender, _PEER)
 
 
-def _groups(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+def _groups(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows keyed by their case, dtype and, where a suite has it, malloc mode: one panel row per
+    key, so a contender's name appears once per panel."""
+    groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((str(row.get("case", "")), str(row.get("dtype", ""))), []).append(row)
+        parts = [str(row.get("case", "")), str(row.get("dtype", ""))]
+        parts += [str(row[k]) for k in ("malloc",) if row.get(k) is not None]
+        groups.setdefault(f"{parts[0]} [{', '.join(parts[1:])}]", []).append(row)
     return groups
 
 
@@ -42,14 +47,14 @@ def suite_chart(suite: str, rows: Sequence[dict[str, Any]], path: Path) -> Path:
         figsize=(12, 2.2 + 0.45 * max(len(g) for g in groups.values()) * len(groups)),
         squeeze=False,
     )
-    for (case, dtype), (ax_t, ax_m) in zip(groups, axes, strict=True):
-        group = groups[(case, dtype)]
+    for title, (ax_t, ax_m) in zip(groups, axes, strict=True):
+        group = groups[title]
         names = [str(r["contender"]) for r in group]
         colors = [_color(n) for n in names]
         times = [float(r.get("median_ms") or 0.0) for r in group]
         ax_t.barh(names, times, color=colors)
         ax_t.set_xlabel("median time (ms, lower is better)")
-        ax_t.set_title(f"{case} [{dtype}]", fontsize=9)
+        ax_t.set_title(title, fontsize=9)
         for y, t in enumerate(times):
             ax_t.annotate(
                 f"{t:,.1f}",
