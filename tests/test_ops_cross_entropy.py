@@ -459,3 +459,31 @@ def test_bfloat16_logits_get_no_float32_copy(label_smoothing):
     if analysis is None:
         pytest.skip("backend reports no memory analysis")
     assert analysis.temp_size_in_bytes < n * k * 2 // 8
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"label_smoothing": 0.1, "ignore_index": 3},
+        {"z_loss": 1e-4, "class_weight": np.linspace(0.5, 2.0, 2048, dtype=np.float32)},
+    ],
+    ids=["plain", "smoothing_ignore", "zloss_class_weight"],
+)
+def test_gradient_is_written_in_place_over_logits_from_a_layer(options):
+    # A training step: the logits come from a matmul and die in the loss's backward. The
+    # gradient then fits in the logits' own buffer, so the step needs one [N, V] temporary
+    # (autodiff of a plain log-softmax needs two).
+    n, d, k = 512, 32, 2048
+    hidden, weight = jnp.ones((n, d)), jnp.ones((d, k))
+    y = jnp.zeros((n,), jnp.int32)
+
+    def step(w, h):
+        return ops.sparse_softmax_cross_entropy(h @ w, y, **options).mean()
+
+    f = jax.value_and_grad(step, argnums=(0, 1))
+    analysis = jax.jit(f).lower(weight, hidden).compile().memory_analysis()
+    if analysis is None:
+        pytest.skip("backend reports no memory analysis")
+    one_buffer = n * k * 4
+    assert one_buffer <= analysis.temp_size_in_bytes < 1.25 * one_buffer
