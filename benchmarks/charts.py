@@ -1,9 +1,9 @@
 """PNG bar charts of benchmark rows: median time and compiled temp memory per contender.
 
-One PNG per suite, one row of two panels (time, memory) per (case, dtype, malloc) group; the
-optax bar (the baseline) is drawn in grey, jaxloss bars in blue, other peers in orange, and a
-reference row that is not a loss (``write_floor``) in light grey. Uses matplotlib's Agg backend
-(no display needed).
+One PNG per suite, one row of two panels (time, memory) per (case, dtype, setting, malloc) group;
+the optax bar (the baseline) is drawn in grey, jaxloss bars in blue, other peers in orange, and a
+reference row that is not a loss (``write_floor``, ``layer_only``) in light grey. Uses
+matplotlib's Agg backend (no display needed).
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-_COLORS = {"jaxloss": "#1f77b4", "optax": "#7f7f7f", "write_floor": "#c7c7c7"}
+_COLORS = {
+    "jaxloss": "#1f77b4",
+    "optax": "#7f7f7f",
+    "write_floor": "#c7c7c7",
+    "layer_only": "#c7c7c7",
+}
 _PEER = "#ff7f0e"
 
 
@@ -23,12 +28,12 @@ def _color(contender: str) -> str:
 
 
 def _groups(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Rows keyed by their case, dtype and, where a suite has it, malloc mode: one panel row per
-    key, so a contender's name appears once per panel."""
+    """Rows keyed by their case, dtype and, where a suite has them, setting and malloc mode: one
+    panel row per key, so a contender's name appears once per panel."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         parts = [str(row.get("case", "")), str(row.get("dtype", ""))]
-        parts += [str(row[k]) for k in ("malloc",) if row.get(k) is not None]
+        parts += [str(row[k]) for k in ("setting", "malloc") if row.get(k) is not None]
         groups.setdefault(f"{parts[0]} [{', '.join(parts[1:])}]", []).append(row)
     return groups
 
