@@ -6,28 +6,24 @@ compute dtype and a config round trip. Low-level kernels live in :mod:`jaxloss.o
 """
 
 from jaxloss import ops
-from jaxloss._loss import Loss, LossFunctionWrapper
+from jaxloss._loss import Loss, LossFunctionWrapper, LossSums
 from jaxloss._reduction import Reduction, reduce_weighted_values
 from jaxloss._registry import deserialize, get, serialize
 
-# --- regression family (foundation) ---
-from jaxloss.regression import (
+from jaxloss._regression import (
     MAE,
     MAPE,
     MSE,
     MSLE,
     CosineSimilarity,
-    Dice,
     Huber,
     LogCosh,
     MeanAbsoluteError,
     MeanAbsolutePercentageError,
     MeanSquaredError,
     MeanSquaredLogarithmicError,
-    Tversky,
     cosine_proximity,
     cosine_similarity,
-    dice,
     huber,
     huber_loss,
     log_cosh,
@@ -40,11 +36,9 @@ from jaxloss.regression import (
     mean_squared_logarithmic_error,
     mse,
     msle,
-    tversky,
 )
-
-# --- hinge family (foundation) ---
-from jaxloss.hinge import (
+from jaxloss._segmentation import Dice, Tversky, dice, tversky
+from jaxloss._hinge import (
     CategoricalHinge,
     Hinge,
     SquaredHinge,
@@ -53,35 +47,36 @@ from jaxloss.hinge import (
     squared_hinge,
 )
 
-# --- probabilistic family (issue 3) ---
-from jaxloss.probabilistic import (
+from jaxloss._crossentropy import (
     BinaryCrossentropy,
-    BinaryFocalCrossentropy,
     CategoricalCrossentropy,
-    CategoricalFocalCrossentropy,
     CategoricalGeneralizedCrossEntropy,
-    Circle,
-    KLDivergence,
-    Poisson,
     SparseCategoricalCrossentropy,
+    bce,
     binary_crossentropy,
-    binary_focal_crossentropy,
     categorical_crossentropy,
-    categorical_focal_crossentropy,
     categorical_generalized_cross_entropy,
-    circle,
-    kl_divergence,
-    poisson,
     sparse_categorical_crossentropy,
 )
-from jaxloss.probabilistic import KLD, bce, kld, kullback_leibler_divergence
-from jaxloss.utils import to_categorical
-
-# --- CTC (issue 4) ---
-from jaxloss.sequence import CTC, ctc
-
-# --- linear cross-entropy (issue 6) ---
-from jaxloss.language_model import LinearCrossEntropy, linear_crossentropy
+from jaxloss._focal import (
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
+    binary_focal_crossentropy,
+    categorical_focal_crossentropy,
+)
+from jaxloss._likelihood import (
+    KLD,
+    KLDivergence,
+    Poisson,
+    kl_divergence,
+    kld,
+    kullback_leibler_divergence,
+    poisson,
+)
+from jaxloss._metric_learning import Circle, circle
+from jaxloss._sequence import CTC, ctc
+from jaxloss._language_model import LinearCrossEntropy, linear_crossentropy
+from jaxloss._utils import to_categorical
 
 __version__ = "0.1.0"
 
@@ -89,13 +84,14 @@ __all__ = [
     # core
     "Loss",
     "LossFunctionWrapper",
+    "LossSums",
     "Reduction",
     "deserialize",
     "get",
     "ops",
     "reduce_weighted_values",
     "serialize",
-    # regression
+    # regression, segmentation
     "CosineSimilarity",
     "Dice",
     "Huber",
@@ -133,7 +129,7 @@ __all__ = [
     "mape",
     "mse",
     "msle",
-    # probabilistic (issue 3)
+    # cross-entropy, focal, likelihood, metric learning, sequence, language model
     "BinaryCrossentropy",
     "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
@@ -157,10 +153,8 @@ __all__ = [
     "kld",
     "kullback_leibler_divergence",
     "to_categorical",
-    # CTC (issue 4)
     "CTC",
     "ctc",
-    # linear cross-entropy (issue 6)
     "LinearCrossEntropy",
     "linear_crossentropy",
 ]

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxloss._validation import squeeze_or_expand_to_same_rank
+from jaxloss._checks import squeeze_or_expand_to_same_rank
 
 AxisName = str | tuple[str, ...] | None
 
@@ -104,6 +104,76 @@ def _psum(x: jax.Array, axis_name: AxisName) -> jax.Array:
     return x if axis_name is None else lax.psum(x, axis_name)
 
 
+def weighted_sums(
+    values: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+    reduction: Any = "sum_over_batch_size",
+    loss_name: str = "Loss",
+    axis_name: AxisName = None,
+) -> tuple[jax.Array, jax.Array]:
+    """The weighted sum of ``values`` and what ``reduction`` divides it by, before dividing.
+
+    For ``"none"`` the first element is the weighted, masked per-sample losses (nothing summed).
+    The sums are taken across ``axis_name`` when it is given. Accumulated in at least float32.
+    """
+    reduction = standardize_reduction(reduction, loss_name)
+    values = jnp.asarray(values)
+    if not jnp.issubdtype(values.dtype, jnp.floating):
+        values = values.astype(jnp.float32)
+    weight = None
+    if sample_weight is not None:
+        sample_weight = jnp.asarray(sample_weight)
+        if not (
+            jnp.issubdtype(sample_weight.dtype, jnp.floating)
+            or jnp.issubdtype(sample_weight.dtype, jnp.integer)
+            or jnp.issubdtype(sample_weight.dtype, jnp.bool_)
+        ):
+            raise TypeError(
+                f"{loss_name}: `sample_weight` must be real-valued; got dtype "
+                f"{sample_weight.dtype}."
+            )
+        weight, values = _align(
+            sample_weight.astype(values.dtype), values, "sample_weight", loss_name
+        )
+    valid = None
+    if mask is not None:
+        valid, values = _align(jnp.asarray(mask).astype(bool), values, "mask", loss_name)
+        if weight is not None and weight.ndim > values.ndim:
+            raise ValueError(f"{loss_name}: `sample_weight` and `mask` ranks are incompatible.")
+
+    weighted = values if weight is None else values * weight
+    if valid is not None:
+        # `where`, not a multiply: a masked element may hold inf or NaN (e.g. an out-of-range
+        # label) and must contribute exactly zero.
+        weighted = jnp.where(valid, weighted, jnp.zeros((), weighted.dtype))
+    acc = jnp.promote_types(values.dtype, jnp.float32)
+    if reduction == "none":
+        return weighted, jnp.zeros((), acc)
+
+    total = _psum(jnp.sum(weighted, dtype=acc), axis_name)
+    if reduction == "sum":
+        return total, _psum(jnp.ones((), acc), axis_name)
+    if reduction == "mean_with_sample_weight" and weight is not None:
+        counted = jnp.broadcast_to(weight, values.shape).astype(acc)
+        if valid is not None:
+            counted = jnp.where(valid, counted, 0)
+        divisor = jnp.sum(counted)
+    elif valid is not None:
+        divisor = jnp.sum(jnp.broadcast_to(valid, values.shape), dtype=acc)
+    else:
+        divisor = jnp.asarray(values.size, acc)
+    return total, _psum(divisor, axis_name)
+
+
+def reduce_sums(total: jax.Array, count: jax.Array, reduction: Any, dtype: Any) -> jax.Array:
+    """Divide the output of :func:`weighted_sums` as ``reduction`` says; 0 for a zero count."""
+    if reduction == "sum":
+        return total.astype(dtype)
+    safe = jnp.where(count == 0, jnp.ones_like(count), count)
+    return jnp.where(count == 0, jnp.zeros_like(total), total / safe).astype(dtype)
+
+
 def reduce_weighted_values(
     values: ArrayLike,
     sample_weight: ArrayLike | None = None,
@@ -132,42 +202,8 @@ def reduce_weighted_values(
     """
     reduction = standardize_reduction(reduction, loss_name)
     values = jnp.asarray(values)
-    if not jnp.issubdtype(values.dtype, jnp.floating):
-        values = values.astype(jnp.float32)
-    weight = None
-    if sample_weight is not None:
-        weight, values = _align(
-            jnp.asarray(sample_weight, values.dtype), values, "sample_weight", loss_name
-        )
-    valid = None
-    if mask is not None:
-        valid, values = _align(jnp.asarray(mask).astype(bool), values, "mask", loss_name)
-        if weight is not None and weight.ndim > values.ndim:
-            raise ValueError(f"{loss_name}: `sample_weight` and `mask` ranks are incompatible.")
-
-    weighted = values if weight is None else values * weight
-    if valid is not None:
-        # `where`, not a multiply: a masked element may hold inf or NaN (e.g. an out-of-range
-        # label) and must contribute exactly zero.
-        weighted = jnp.where(valid, weighted, jnp.zeros((), weighted.dtype))
+    dtype = values.dtype if jnp.issubdtype(values.dtype, jnp.floating) else jnp.float32
+    total, count = weighted_sums(values, sample_weight, mask, reduction, loss_name, axis_name)
     if reduction == "none":
-        return weighted
-
-    # Accumulate in at least float32 so a bf16 loss does not lose the count or the sum.
-    acc = jnp.promote_types(values.dtype, jnp.float32)
-    total = _psum(jnp.sum(weighted, dtype=acc), axis_name)
-    if reduction == "sum":
-        return total.astype(values.dtype)
-
-    if reduction == "mean_with_sample_weight" and weight is not None:
-        counted = jnp.broadcast_to(weight, values.shape).astype(acc)
-        if valid is not None:
-            counted = jnp.where(valid, counted, 0)
-        divisor = jnp.sum(counted)
-    elif valid is not None:
-        divisor = jnp.sum(jnp.broadcast_to(valid, values.shape), dtype=acc)
-    else:
-        divisor = jnp.asarray(values.size, acc)
-    divisor = _psum(divisor, axis_name)
-    safe = jnp.where(divisor == 0, jnp.ones((), acc), divisor)
-    return jnp.where(divisor == 0, jnp.zeros((), acc), total / safe).astype(values.dtype)
+        return total
+    return reduce_sums(total, count, reduction, dtype)

@@ -1,8 +1,9 @@
 """The one registry: names and aliases of every loss, and ``get`` / ``serialize`` / ``deserialize``.
 
-Each family module registers each of its losses with one line at its bottom::
-
-    register(mean_squared_error, MeanSquaredError, aliases=("mse", "MSE"), inputs="regression")
+A class handle registers itself where it is defined, from its class header
+(``class Huber(Loss, function=huber, aliases=("huber_loss",))``); this module imports nothing else
+from jaxloss. Registering the same qualified class name again replaces the entry, so reloading a
+family module works; a *different* loss claiming a taken name is refused.
 
 Lookup rules (``get`` / ``deserialize`` of a string):
 
@@ -21,8 +22,6 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from jaxloss._loss import Loss, LossFunctionWrapper
-
 
 @dataclasses.dataclass(frozen=True)
 class RegistryEntry:
@@ -30,24 +29,51 @@ class RegistryEntry:
 
     ``inputs`` names the kind of ``(y_true, y_pred)`` the loss takes (``"regression"``,
     ``"binary"``, ``"categorical"``, ``"sparse_categorical"``, ...); the contract test builds
-    example inputs from it.
+    example inputs from it. ``name`` is the registered name (the function's name).
     """
 
     function: Callable[..., Any]
-    cls: type[Loss]
+    cls: type
     aliases: tuple[str, ...]
     inputs: str
 
+    @property
+    def name(self) -> str:
+        return self.function.__name__
 
-_ENTRIES: list[RegistryEntry] = []
-_EXACT: dict[str, Any] = {"Loss": Loss, "LossFunctionWrapper": LossFunctionWrapper}
-_FOLDED: dict[str, Callable[..., Any]] = {}
+
+_ENTRIES: dict[str, RegistryEntry] = {}  # qualified class name -> entry
+_CLASSES: dict[str, type] = {}  # class name -> class (Loss bases and every class handle)
+_FOLDED: dict[str, Callable[..., Any]] = {}  # casefolded function name or alias -> function
 _FUNCTION_NAMES: dict[Callable[..., Any], str] = {}
+
+
+def _qualified(obj: Any) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def register_class(cls: type) -> None:
+    """Make a class resolvable by its name (the ``Loss`` bases, which have no function)."""
+    other = _CLASSES.get(cls.__name__)
+    if other is not None and _qualified(other) != _qualified(cls):
+        raise ValueError(f"register: the class name {cls.__name__!r} is already registered.")
+    _CLASSES[cls.__name__] = cls
+
+
+def _unregister(key: str) -> None:
+    old = _ENTRIES.pop(key, None)
+    if old is None:
+        return
+    _CLASSES.pop(old.cls.__name__, None)
+    _FUNCTION_NAMES.pop(old.function, None)
+    for alias in (old.function.__name__, *old.aliases):
+        if _FOLDED.get(alias.casefold()) is old.function:
+            del _FOLDED[alias.casefold()]
 
 
 def register(
     function: Callable[..., Any],
-    cls: type[Loss],
+    cls: type,
     *,
     aliases: tuple[str, ...] = (),
     inputs: str = "regression",
@@ -57,25 +83,29 @@ def register(
     Raises:
       ValueError: a name is already taken by another loss.
     """
-    if function in _FUNCTION_NAMES or any(entry.cls is cls for entry in _ENTRIES):
-        raise ValueError(f"register: {function.__name__} or {cls.__name__} is already registered.")
-    names = {cls.__name__: cls, function.__name__: function}
-    for name, obj in names.items():
-        if _EXACT.get(name, obj) is not obj:
+    key = _qualified(cls)
+    names = (function.__name__, *aliases)
+    for name in names:
+        owner = _FOLDED.get(name.casefold())
+        if owner is not None and _qualified(owner) != _qualified(function):
             raise ValueError(f"register: the name {name!r} is already registered.")
-    for alias in (function.__name__, *aliases):
-        if _FOLDED.get(alias.casefold(), function) is not function:
-            raise ValueError(f"register: the alias {alias!r} is already registered.")
-    _EXACT.update(names)
-    for alias in (function.__name__, *aliases):
-        _FOLDED[alias.casefold()] = function
+    other = _CLASSES.get(cls.__name__)
+    if other is not None and _qualified(other) != key:
+        raise ValueError(f"register: the class name {cls.__name__!r} is already registered.")
+    _unregister(key)
+    # A reloaded module brings a new function object under the same qualified name.
+    for fn in [f for f in _FUNCTION_NAMES if _qualified(f) == _qualified(function)]:
+        _FUNCTION_NAMES.pop(fn)
+    _CLASSES[cls.__name__] = cls
+    for name in names:
+        _FOLDED[name.casefold()] = function
     _FUNCTION_NAMES[function] = function.__name__
-    _ENTRIES.append(RegistryEntry(function, cls, tuple(aliases), inputs))
+    _ENTRIES[key] = RegistryEntry(function, cls, tuple(dict.fromkeys(aliases)), inputs)
 
 
 def registered() -> tuple[RegistryEntry, ...]:
     """Every registered loss, in registration order."""
-    return tuple(_ENTRIES)
+    return tuple(_ENTRIES.values())
 
 
 def function_name(fn: Callable[..., Any]) -> Any:
@@ -83,18 +113,27 @@ def function_name(fn: Callable[..., Any]) -> Any:
     return _FUNCTION_NAMES.get(fn, fn)
 
 
-def _lookup(name: str, custom_objects: dict[str, Any] | None) -> Any:
+def lookup(name: str, custom_objects: dict[str, Any] | None = None) -> Any:
+    """The class or function registered under ``name``.
+
+    Raises:
+      ValueError: an unknown name (the message suggests the closest registered names).
+    """
     if custom_objects and name in custom_objects:
         return custom_objects[name]
-    if name in _EXACT:
-        return _EXACT[name]
+    if name in _CLASSES:
+        return _CLASSES[name]
     if name.casefold() in _FOLDED:
         return _FOLDED[name.casefold()]
-    known = sorted({*_EXACT, *_FOLDED, *(custom_objects or {})})
+    known = sorted({*_CLASSES, *_FOLDED, *(custom_objects or {})})
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     close += [k for k in difflib.get_close_matches(name.casefold(), known, n=3) if k not in close]
     hint = f" Did you mean {', '.join(repr(c) for c in close[:3])}?" if close else ""
     raise ValueError(f"Unknown loss identifier {name!r}.{hint}")
+
+
+def _is_loss_class(obj: Any) -> bool:
+    return isinstance(obj, type) and callable(getattr(obj, "from_config", None))
 
 
 def deserialize(config: str | dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Any:
@@ -107,36 +146,51 @@ def deserialize(config: str | dict[str, Any], custom_objects: dict[str, Any] | N
       custom_objects: extra ``name -> class or function`` to resolve user-defined losses.
 
     Raises:
-      ValueError: unknown name (the message suggests the closest registered names).
+      ValueError: unknown name (the message suggests the closest registered names), or a dict
+        without the keys it needs.
       TypeError: ``config`` is neither a string nor a dict.
     """
     if isinstance(config, str):
-        obj = _lookup(config, custom_objects)
-        return obj() if isinstance(obj, type) and issubclass(obj, Loss) else obj
+        obj = lookup(config, custom_objects)
+        return obj() if _is_loss_class(obj) else obj
     if isinstance(config, dict):
         class_name = config.get("class_name")
         if not isinstance(class_name, str):
             raise ValueError(f"deserialize: a config dict needs a 'class_name'; got {config!r}.")
+        inner = config.get("config", {})
         if class_name == "function":
-            return _lookup(config["config"], custom_objects)
-        cls = _lookup(class_name, custom_objects)
-        if not (isinstance(cls, type) and issubclass(cls, Loss)):
+            if not isinstance(inner, str):
+                raise ValueError(
+                    "deserialize: a {'class_name': 'function'} dict needs the function's "
+                    f"registered name under 'config'; got {config!r}."
+                )
+            return lookup(inner, custom_objects)
+        if not isinstance(inner, dict):
+            raise ValueError(
+                f"deserialize: the 'config' of {class_name!r} must be a dict; got {inner!r}."
+            )
+        cls = lookup(class_name, custom_objects)
+        if not _is_loss_class(cls):
             raise ValueError(f"deserialize: {class_name!r} is not a Loss class.")
-        return cls.from_config(dict(config.get("config", {})))
+        if class_name == "LossFunctionWrapper" or getattr(cls, "__name__", "") == (
+            "LossFunctionWrapper"
+        ):
+            return cls.from_config(dict(inner), custom_objects=custom_objects)
+        return cls.from_config(dict(inner))
     raise TypeError(f"deserialize: expected a string or a config dict; got {config!r}.")
 
 
 def serialize(loss: Any) -> str | dict[str, Any]:
     """A JSON-friendly description of ``loss`` that :func:`deserialize` turns back into it.
 
-    A :class:`Loss` instance gives ``{"module": "jaxloss", "class_name": ..., "config": {...}}``;
-    a registered function gives its name.
+    A loss object gives ``{"module": "jaxloss", "class_name": ..., "config": {...}}``; a
+    registered function gives its name.
 
     Raises:
       ValueError: ``loss`` is a function that is not registered (pass it through
         ``LossFunctionWrapper`` and ``custom_objects`` instead).
     """
-    if isinstance(loss, Loss):
+    if not isinstance(loss, type) and callable(getattr(loss, "get_config", None)):
         return {"module": "jaxloss", "class_name": type(loss).__name__, "config": loss.get_config()}
     if callable(loss) and loss in _FUNCTION_NAMES:
         return _FUNCTION_NAMES[loss]
@@ -161,7 +215,7 @@ def get(identifier: Any) -> Any:
 
     Raises:
       ValueError: an unknown string identifier (with the closest names suggested).
-      TypeError: anything else that is not callable.
+      TypeError: anything else: ``get`` accepts None, a loss name, a config dict or a callable.
     """
     if identifier is None:
         return None
@@ -169,4 +223,7 @@ def get(identifier: Any) -> Any:
         return deserialize(identifier)
     if callable(identifier):
         return identifier
-    raise TypeError(f"get: could not interpret loss identifier {identifier!r}.")
+    raise TypeError(
+        "get: a loss identifier must be None, a loss name (e.g. 'mse' or 'Huber'), a config "
+        f"dict from `serialize`, or a callable; got {identifier!r}."
+    )

@@ -18,7 +18,10 @@ from jaxloss.ops.ctc import ctc_beam_search_decode, ctc_greedy_decode, ctc_loss,
 
 # --- linear cross-entropy (issue 6) ---
 from jaxloss.ops.linear_cross_entropy import (
+    LinearCrossEntropyAux,
+    causal_lm_shift,
     default_block_size,
+    default_token_block_size,
     linear_cross_entropy,
     linear_cross_entropy_jvp,
 )

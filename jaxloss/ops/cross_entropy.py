@@ -19,7 +19,7 @@ does not. The backward pass is one fused elementwise pass over the logits::
 
     dlogits = g * ((1 + 2 * z_loss * lse) * exp(logits - lse) - smoothed_target)
 
-For integer labels the smoothed target ``(1 - ls) * [c == label] + ls / K`` is never built: the
+For integer labels the smoothed target ``flat + hit * [c == label]`` is never built: the
 uniform part is a scalar in the loop and the label part is an ``iota == label`` select in the same
 loop. No one-hot array exists in the forward or the backward, with or without label smoothing. Any
 class ``axis`` is supported without transposing. Because the backward reads each logit once and
@@ -30,6 +30,18 @@ then adds no ``[N, V]`` buffer to the step (optax's autodiff keeps a second one)
 Low precision: bfloat16/float16 logits are read as they are and upcast inside the fused loops; all
 math is float32, the loss comes back in float32 (accurate to float32, unlike a bfloat16 logsumexp),
 and the gradient comes back in the logits' dtype. float64 logits are computed in float64.
+
+Vocab-parallel (``vocab_axis_name``)
+------------------------------------
+Inside ``jax.shard_map``, with the class axis of the logits split over the mesh axis
+``vocab_axis_name`` (contiguous equal slices in mesh order, what ``PartitionSpec(..., "model")``
+gives), each device reduces only its slice: the row max is combined with ``pmax``, the exp-sums
+(shifted by the global max), the label's logit (taken on the device that owns the label; labels are
+global class ids) and, for label smoothing, the sums of the logits with ``psum``: a few ``[rows]``
+collectives, never a ``[rows, classes]`` one. The loss comes back replicated over the vocab axis;
+the backward is the same fused local pass with the global ``lse`` saved by the forward, so it needs
+no communication at all. The unshifted one-pass forward is not used there (its fallback would need
+collectives inside a ``lax.cond``); the vocab-parallel forward always takes the max shift.
 
 Forward-mode autodiff
 ---------------------
@@ -43,6 +55,8 @@ name to get Hessians and Hessian-vector products::
 
     hvp = jax.jvp(jax.grad(lambda z: ops.sparse_softmax_cross_entropy_jvp(z, y).sum()), (x,), (v,))
 
+The twins take every option except ``vocab_axis_name``.
+
 Bad labels
 ----------
 A label outside ``[0, num_classes)`` that is not ``ignore_index`` cannot be caught under ``jit``.
@@ -55,14 +69,39 @@ when their logits are not finite.
 from __future__ import annotations
 
 import functools
-import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
+
+from jaxloss.ops._common import (
+    SMOOTHING_STYLES,
+    as_floating,
+    compute_dtype,
+    exp_sum_is_safe,
+    finite_or_zero,
+    index_dtype,
+    label_masks,
+    logsumexp,
+    normalize_axis,
+    private_copy,
+    smoothing_terms,
+    static_axis_name,
+    static_choice,
+    static_float,
+    static_ignore_index,
+)
+from jaxloss.ops._sharding import (
+    combine_max,
+    combine_sum,
+    global_class_count,
+    sum_like,
+    vary_like,
+    vocab_slice,
+)
 
 __all__ = [
     "sigmoid_binary_cross_entropy",
@@ -72,88 +111,6 @@ __all__ = [
     "sparse_softmax_cross_entropy",
     "sparse_softmax_cross_entropy_jvp",
 ]
-
-
-# ----------------------------------------------------------------------------------------------
-# shared helpers (also imported by jaxloss.ops.linear_cross_entropy and jaxloss.probabilistic)
-
-
-def compute_dtype(dtype: Any) -> jnp.dtype:
-    """The dtype the kernels compute in for inputs of ``dtype``: float64 stays, else float32."""
-    return jnp.dtype(jnp.float64) if jnp.dtype(dtype) == jnp.float64 else jnp.dtype(jnp.float32)
-
-
-def _as_floating(name: str, arg: str, x: ArrayLike) -> jax.Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name}: `{arg}` must be a floating array; got dtype {x.dtype}.")
-    return x
-
-
-def _normalize_axis(name: str, axis: Any, ndim: int) -> int:
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{name}: `axis` must be an int; got {axis!r}.")
-    if ndim == 0:
-        raise ValueError(f"{name}: `logits` must have rank >= 1 (a class axis); got a scalar.")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name}: `axis`={axis} is out of range for `logits` of rank {ndim}.")
-    return int(axis) % ndim
-
-
-def _static_float(name: str, arg: str, value: Any, lo: float, hi: float | None) -> float:
-    """A Python float option, checked against ``[lo, hi]`` (``hi=None``: no upper bound)."""
-    if isinstance(value, jax.core.Tracer):
-        raise TypeError(
-            f"{name}: `{arg}` must be a Python float (it is a static option); got a traced value."
-        )
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: `{arg}` must be a float; got {value!r}.") from None
-    if not (value >= lo and (hi is None or value <= hi)) or math.isnan(value):
-        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name}: `{arg}` must be {rng}; got {value!r}.")
-    return value
-
-
-def _private_copy(x: jax.Array, cdt: Any) -> jax.Array:
-    """``x`` behind an optimization barrier when it will be upcast to ``cdt``.
-
-    XLA would merge the ``convert`` of two consumers (a reduction and the label gather, or the
-    forward's reduction and the backward's loop) into one and then materialise it: a float32 copy
-    of the bfloat16 logits. Behind the barrier each consumer converts inside its own fused loop. A
-    no-op for logits already in ``cdt``.
-    """
-    if x.dtype == cdt:
-        return x
-    # A distinct tag per call site: identical barriers would be merged (CSE) into one again.
-    _private_copy.tag += 1
-    return lax.optimization_barrier((x, np.int32(_private_copy.tag)))[0]
-
-
-_private_copy.tag = 0
-
-
-def logsumexp(x: jax.Array, axis: int, dtype: Any = None) -> jax.Array:
-    """``log(sum(exp(x), axis, keepdims=True))``, computed stably; all-``-inf`` rows give ``-inf``.
-
-    The result is in ``dtype`` (default ``x.dtype``); a low-precision ``x`` is upcast inside the
-    fused loops only (the row max is exact in any dtype). The shift is a constant for autodiff.
-    """
-    dtype = x.dtype if dtype is None else jnp.dtype(dtype)
-    m = jnp.max(x, axis=axis, keepdims=True).astype(dtype)
-    m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
-    xs = _private_copy(x, dtype).astype(dtype)
-    return m + jnp.log(jnp.sum(jnp.exp(xs - m), axis=axis, keepdims=True))
-
-
-def _exp_sum_is_safe(total: jax.Array) -> jax.Array:
-    """Whether an unshifted ``sum(exp(x))`` neither overflowed nor underflowed, for every row.
-
-    Far enough above float32's smallest normal that terms flushed to zero cannot matter.
-    """
-    tiny = jnp.asarray(np.finfo(np.float32).tiny, total.dtype) * 2.0**40
-    return jnp.all(jnp.isfinite(total) & (total > tiny))
 
 
 def _label_logsumexp(
@@ -194,7 +151,7 @@ def _label_logsumexp(
         if with_sum:
             sum_x = jnp.sum(xc, axis=axis, keepdims=True)
     ratio = total * jnp.exp(-picked)
-    fast_ok = _exp_sum_is_safe(total) & jnp.all(jnp.isfinite(ratio) & (ratio > 0))
+    fast_ok = exp_sum_is_safe(total) & jnp.all(jnp.isfinite(ratio) & (ratio > 0))
 
     def fast(x):
         # ratio >= 1 exactly in real arithmetic; a rounding below 1 must not give a negative loss.
@@ -215,140 +172,193 @@ def _label_logsumexp(
 _SPARSE = "sparse_softmax_cross_entropy"
 
 
-def _label_masks(labels: jax.Array, num_classes: int, ignore_index: int | None):
-    """(in_range, ignored, safe_labels) for a label array."""
-    in_range = (labels >= 0) & (labels < num_classes)
-    ignored = None if ignore_index is None else labels == ignore_index
-    safe = jnp.where(in_range, labels, jnp.zeros_like(labels))
-    return in_range, ignored, safe
+class _SparseOptions(NamedTuple):
+    """The static options of the sparse kernel (hashable: part of the compiled program)."""
+
+    axis: int
+    ignore_index: int | None
+    hit: float  # the smoothed target is ``flat + hit * [c == label]``
+    flat: float
+    const: float  # subtracted from the loss (the target's entropy, for the "others" style)
+    z_loss: float
+    vocab_axis_name: Any
 
 
-def _sparse_forward(logits, labels, class_weight, axis, ignore_index, label_smoothing, z_loss):
-    """Per-example loss plus residuals ``(lse, unweighted_loss)``; ``lse`` keeps the class axis."""
+def _owned(safe: jax.Array, offset: Any, local_k: int) -> tuple[jax.Array, jax.Array]:
+    """``(owned, local)``: whether this device's class slice holds each label, and its index there.
+
+    ``local`` is 0 where the label is not owned, so gathers stay in bounds.
+    """
+    local = safe - offset
+    owned = (local >= 0) & (local < local_k)
+    return owned, jnp.where(owned, local, jnp.zeros_like(local))
+
+
+def _sparse_forward(logits, labels, class_weight, o: _SparseOptions):
+    """Per-example loss plus residuals ``(lse, unweighted_loss, label_weight)``.
+
+    ``lse`` keeps the class axis; ``label_weight`` is the class weight of each example's label
+    (None without ``class_weight``), saved so that the backward needs no gather across devices.
+    """
     # The logits stay in their own dtype here: every reduction upcasts inside its own fused loop,
     # so bfloat16 logits never get a float32 copy.
     cdt = compute_dtype(logits.dtype)
-    num_classes = logits.shape[axis]
-    in_range, ignored, safe = _label_masks(labels, num_classes, ignore_index)
-    picked = jnp.take_along_axis(
-        _private_copy(logits, cdt), jnp.expand_dims(safe, axis), axis=axis, mode="promise_in_bounds"
-    ).astype(cdt)
-    lse, nll, sum_logits = _label_logsumexp(logits, picked, axis, with_sum=bool(label_smoothing))
+    axis, vaxis = o.axis, o.vocab_axis_name
+    local_k = logits.shape[axis]
+    offset, num_classes = vocab_slice(vaxis, local_k)
+    in_range, ignored, safe = label_masks(labels, num_classes, o.ignore_index)
+    smooth = bool(o.flat)
+    if vaxis is None:
+        picked = jnp.take_along_axis(
+            private_copy(logits, cdt, site=1),
+            jnp.expand_dims(safe, axis),
+            axis=axis,
+            mode="promise_in_bounds",
+        ).astype(cdt)
+        lse, nll, sum_logits = _label_logsumexp(logits, picked, axis, with_sum=smooth)
+        w_label = None if class_weight is None else class_weight.astype(cdt)[safe]
+    else:
+        owned, local = _owned(safe, offset, local_k)
+        x_pick = jnp.take_along_axis(
+            private_copy(logits, cdt, site=1),
+            jnp.expand_dims(local, axis),
+            axis=axis,
+            mode="promise_in_bounds",
+        ).astype(cdt)
+        zero = jnp.zeros((), cdt)
+        picked = combine_sum(jnp.where(jnp.expand_dims(owned, axis), x_pick, zero), vaxis)
+        m = combine_max(jnp.max(logits, axis=axis, keepdims=True).astype(cdt), vaxis)
+        m = lax.stop_gradient(finite_or_zero(m))
+        xc = private_copy(logits, cdt, site=2).astype(cdt)
+        s = combine_sum(jnp.sum(jnp.exp(xc - m), axis=axis, keepdims=True), vaxis)
+        lse = m + jnp.log(s)  # -inf for a row whose logits are all -inf
+        nll = lse - picked
+        sum_logits = None
+        if smooth:
+            sum_logits = combine_sum(jnp.sum(xc, axis=axis, keepdims=True), vaxis)
+        w_label = None
+        if class_weight is not None:
+            w_local = jnp.where(owned, class_weight.astype(cdt)[local], zero)
+            w_label = combine_sum(w_local, vaxis)
     loss = nll
-    if label_smoothing:
-        loss = loss + label_smoothing * picked - (label_smoothing / num_classes) * sum_logits
-    if z_loss:
-        loss = loss + z_loss * jnp.square(lse)
+    if smooth:
+        loss = loss + (1.0 - o.hit) * picked - o.flat * sum_logits - o.const
+    if o.z_loss:
+        loss = loss + o.z_loss * jnp.square(lse)
     loss = jnp.squeeze(loss, axis)
     unweighted = loss
-    if class_weight is not None:
-        loss = loss * class_weight.astype(cdt)[safe]
+    if w_label is not None:
+        loss = loss * w_label
     loss = jnp.where(in_range, loss, jnp.asarray(jnp.nan, cdt))
     if ignored is not None:
         loss = jnp.where(ignored, jnp.zeros((), cdt), loss)
-    return loss, (lse, unweighted)
+    return loss, (lse, unweighted, w_label)
 
 
-def _sparse_dlogits(logits, labels, class_weight, lse, g, axis, ignore_index, ls, z_loss):
-    """``g * dloss/dlogits`` in one fused elementwise pass over the logits.
+def _sparse_dlogits(logits, labels, w_label, lse, g, o: _SparseOptions):
+    """``g * dloss/dlogits`` in one fused elementwise pass over this device's logits.
 
-    ``coef * (1 + 2 z lse) * exp(x - lse) - coef * ls / K`` plus the target term
-    ``-coef * (1 - ls)`` where the class index equals the label (an ``iota == label`` select in
-    the same loop; no one-hot array). Keeping the label term in the loop rather than adding it
-    afterwards with a scatter of one value per row matters in a training step, where the logits
-    are a temporary that dies here: XLA then writes the gradient in place over the logits, so the
-    backward needs no second ``[N, V]`` buffer. (XLA:CPU does not do that when a scatter follows
-    the loop: measured with the logits from a matmul, 1024 MiB of temp memory with the scatter
-    against 512 MiB with the select.) For bfloat16/float16 the select also subtracts the target
-    before rounding: ``p - 1`` for a confident correct class is far below bfloat16's resolution
-    at 1.
+    ``coef * (1 + 2 z lse) * exp(x - lse) - coef * flat`` plus the target term ``-coef * hit``
+    where the class index equals the label (an ``iota == label`` select in the same loop; no
+    one-hot array). Keeping the label term in the loop rather than adding it afterwards with a
+    scatter of one value per row matters in a training step, where the logits are a temporary
+    that dies here: XLA then writes the gradient in place over the logits, so the backward needs
+    no second ``[N, V]`` buffer. (XLA:CPU does not do that when a scatter follows the loop:
+    measured with the logits from a matmul, 1024 MiB of temp memory with the scatter against 512
+    MiB with the select.) For bfloat16/float16 the select also subtracts the target before
+    rounding: ``p - 1`` for a confident correct class is far below bfloat16's resolution at 1.
+    With a sharded class axis the label is compared with the slice's global column ids, so only
+    the owning device subtracts the target.
     """
     cdt = lse.dtype
-    x = _private_copy(logits, cdt).astype(cdt)
-    num_classes = x.shape[axis]
-    in_range, ignored, safe = _label_masks(labels, num_classes, ignore_index)
+    axis = o.axis
+    x = private_copy(logits, cdt, site=3).astype(cdt)
+    offset, num_classes = vocab_slice(o.vocab_axis_name, x.shape[axis])
+    in_range, ignored, safe = label_masks(labels, num_classes, o.ignore_index)
     coef = g.astype(cdt)
-    if class_weight is not None:
-        coef = coef * class_weight.astype(cdt)[safe]
+    if w_label is not None:
+        coef = coef * w_label
     coef = jnp.where(in_range, coef, jnp.asarray(jnp.nan, cdt))
     if ignored is not None:
         coef = jnp.where(ignored, jnp.zeros((), cdt), coef)
     coef_b = jnp.expand_dims(coef, axis)
-    scale = coef_b * (1.0 + 2.0 * z_loss * lse) if z_loss else coef_b
+    scale = coef_b * (1.0 + 2.0 * o.z_loss * lse) if o.z_loss else coef_b
     grad = scale * jnp.exp(x - lse)
-    if ls:
-        grad = grad - coef_b * (ls / num_classes)
+    if o.flat:
+        grad = grad - coef_b * o.flat
     if ignored is not None:
         # Exactly zero for ignored rows even when their logits are not finite.
         grad = jnp.where(jnp.expand_dims(ignored, axis), jnp.zeros((), cdt), grad)
-    hit = jnp.expand_dims(-(1.0 - ls) * coef, axis)
-    at_label = lax.broadcasted_iota(labels.dtype, x.shape, axis) == jnp.expand_dims(safe, axis)
+    hit = jnp.expand_dims(-o.hit * coef, axis)
+    cols = lax.broadcasted_iota(labels.dtype, x.shape, axis)
+    at_label = cols == jnp.expand_dims(safe - offset, axis)
     grad = grad + jnp.where(at_label, hit, jnp.zeros((), cdt))
     return grad.astype(logits.dtype)
 
 
-def _sparse_dclass_weight(labels, class_weight, unweighted, g, num_classes, ignore_index):
-    in_range, ignored, safe = _label_masks(labels, num_classes, ignore_index)
-    contrib = jnp.where(in_range, g.astype(unweighted.dtype) * unweighted, 0.0)
+def _sparse_dclass_weight(labels, class_weight, unweighted, g, o: _SparseOptions):
+    """``d loss / d class_weight`` for this device's slice of the class weights (no collective)."""
+    local_k = class_weight.shape[0]
+    offset, num_classes = vocab_slice(o.vocab_axis_name, local_k)
+    in_range, ignored, safe = label_masks(labels, num_classes, o.ignore_index)
+    owned, local = _owned(safe, offset, local_k)
+    owned = owned & in_range
     if ignored is not None:
-        contrib = jnp.where(ignored, 0.0, contrib)
-    dcw = jnp.zeros((num_classes,), unweighted.dtype).at[safe.reshape(-1)].add(contrib.reshape(-1))
+        owned = owned & ~ignored
+    contrib = jnp.where(owned, g.astype(unweighted.dtype) * unweighted, 0.0)
+    # Labels of other slices (and invalid ones) point past the end and are dropped.
+    idx = jnp.where(owned, local, local_k).reshape(-1)
+    dcw = vary_like(jnp.zeros((local_k,), unweighted.dtype), contrib)
+    dcw = dcw.at[idx].add(contrib.reshape(-1), mode="drop")
     return dcw.astype(class_weight.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
-def _sparse_vjp(logits, labels, class_weight, axis, ignore_index, ls, z_loss):
-    return _sparse_forward(logits, labels, class_weight, axis, ignore_index, ls, z_loss)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _sparse_vjp(logits, labels, class_weight, o):
+    return _sparse_forward(logits, labels, class_weight, o)[0]
 
 
-def _sparse_vjp_fwd(logits, labels, class_weight, axis, ignore_index, ls, z_loss):
-    loss, (lse, unweighted) = _sparse_forward(
-        logits, labels, class_weight, axis, ignore_index, ls, z_loss
-    )
+def _sparse_vjp_fwd(logits, labels, class_weight, o):
+    loss, (lse, unweighted, w_label) = _sparse_forward(logits, labels, class_weight, o)
     keep = unweighted if class_weight is not None else None
-    return loss, (logits, labels, class_weight, lse, keep)
+    return loss, (logits, labels, class_weight, lse, keep, w_label)
 
 
-def _sparse_vjp_bwd(axis, ignore_index, ls, z_loss, res, g):
-    logits, labels, class_weight, lse, unweighted = res
-    dlogits = _sparse_dlogits(logits, labels, class_weight, lse, g, axis, ignore_index, ls, z_loss)
+def _sparse_vjp_bwd(o, res, g):
+    logits, labels, class_weight, lse, unweighted, w_label = res
+    dlogits = _sparse_dlogits(logits, labels, w_label, lse, g, o)
     dcw = None
     if class_weight is not None:
-        dcw = _sparse_dclass_weight(
-            labels, class_weight, unweighted, g, logits.shape[axis], ignore_index
-        )
-    return dlogits, None, dcw
+        dcw = _sparse_dclass_weight(labels, class_weight, unweighted, g, o)
+    return sum_like(dlogits, logits), None, sum_like(dcw, class_weight)
 
 
 _sparse_vjp.defvjp(_sparse_vjp_fwd, _sparse_vjp_bwd)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5, 6))
-def _sparse_jvp(logits, labels, class_weight, axis, ignore_index, ls, z_loss):
-    return _sparse_forward(logits, labels, class_weight, axis, ignore_index, ls, z_loss)[0]
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _sparse_jvp(logits, labels, class_weight, o):
+    return _sparse_forward(logits, labels, class_weight, o)[0]
 
 
 @_sparse_jvp.defjvp
-def _sparse_jvp_rule(axis, ignore_index, ls, z_loss, primals, tangents):
+def _sparse_jvp_rule(o, primals, tangents):
     logits, labels, class_weight = primals
     dlogits, _, dcw = tangents
-    loss, (lse, unweighted) = _sparse_forward(
-        logits, labels, class_weight, axis, ignore_index, ls, z_loss
-    )
+    axis = o.axis
+    loss, (lse, unweighted, w_label) = _sparse_forward(logits, labels, class_weight, o)
 
     # Under jax.checkpoint the linearised rule keeps only (logits, labels, lse) and recomputes the
     # softmax when transposed, so reverse mode through this twin is as lean as the custom_vjp.
     @jax.checkpoint
-    def tangent(logits, class_weight, lse, dlogits):
+    def tangent(logits, w_label, lse, dlogits):
         ones = jnp.ones(lse.shape[:axis] + lse.shape[axis + 1 :], lse.dtype)
-        coeff = _sparse_dlogits(
-            logits, labels, class_weight, lse, ones, axis, ignore_index, ls, z_loss
-        )
+        coeff = _sparse_dlogits(logits, labels, w_label, lse, ones, o)
         return jnp.sum(coeff.astype(lse.dtype) * dlogits.astype(lse.dtype), axis=axis)
 
-    out = tangent(logits, class_weight, lse, dlogits)
+    out = tangent(logits, w_label, lse, dlogits)
     if class_weight is not None:
-        in_range, ignored, safe = _label_masks(labels, logits.shape[axis], ignore_index)
+        in_range, ignored, safe = label_masks(labels, logits.shape[axis], o.ignore_index)
         extra = jnp.where(in_range, dcw.astype(lse.dtype)[safe] * unweighted, 0.0)
         if ignored is not None:
             extra = jnp.where(ignored, 0.0, extra)
@@ -356,44 +366,51 @@ def _sparse_jvp_rule(axis, ignore_index, ls, z_loss, primals, tangents):
     return loss, out.astype(loss.dtype)
 
 
-def _check_sparse(name, logits, labels, axis, ignore_index, label_smoothing, z_loss, class_weight):
-    logits = _as_floating(name, "logits", logits)
-    axis = _normalize_axis(name, axis, logits.ndim)
+def _check_sparse(
+    name,
+    logits,
+    labels,
+    axis,
+    ignore_index,
+    label_smoothing,
+    label_smoothing_style,
+    z_loss,
+    class_weight,
+    vocab_axis_name=None,
+):
+    logits = as_floating(name, "logits", logits)
+    axis = normalize_axis(name, axis, logits.ndim)
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(
             f"{name}: `labels` must hold integer class indices; got dtype {labels.dtype}. "
             "Cast with `.astype(jnp.int32)` if the floats are whole numbers."
         )
-    # One index dtype for the gather and the iota comparison (int8 could not count to K).
-    labels = labels.astype(jnp.int64 if labels.dtype.itemsize == 8 else jnp.int32)
+    labels = index_dtype(labels)
     expected = logits.shape[:axis] + logits.shape[axis + 1 :]
     if labels.shape != expected:
         raise ValueError(
             f"{name}: `labels` must have the shape of `logits` without the class axis {axis}, "
             f"{expected}; got {labels.shape}."
         )
-    if ignore_index is not None:
-        if (
-            isinstance(ignore_index, jax.core.Tracer)
-            or not isinstance(ignore_index, (int, np.integer))
-            or isinstance(ignore_index, bool)
-        ):
-            raise TypeError(
-                f"{name}: `ignore_index` must be None or a Python int; got {ignore_index!r}."
-            )
-        ignore_index = int(ignore_index)
-    ls = _static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
-    z = _static_float(name, "z_loss", z_loss, 0.0, None)
-    num_classes = logits.shape[axis]
+    ignore_index = static_ignore_index(name, ignore_index)
+    ls = static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
+    style = static_choice(name, "label_smoothing_style", label_smoothing_style, SMOOTHING_STYLES)
+    z = static_float(name, "z_loss", z_loss, 0.0, None)
+    vaxis = static_axis_name(name, vocab_axis_name)
+    local_k = logits.shape[axis]
     if class_weight is not None:
-        class_weight = _as_floating(name, "class_weight", class_weight)
-        if class_weight.shape != (num_classes,):
+        class_weight = as_floating(name, "class_weight", class_weight)
+        if class_weight.shape != (local_k,):
+            what = "this device's classes" if vaxis is not None else "num_classes"
             raise ValueError(
-                f"{name}: `class_weight` must have shape (num_classes,) = ({num_classes},); "
+                f"{name}: `class_weight` must have shape ({what},) = ({local_k},); "
                 f"got {class_weight.shape}."
             )
-    return logits, labels, axis, ignore_index, ls, z, class_weight
+    num_classes = global_class_count(name, vaxis, local_k)
+    hit, flat, const = smoothing_terms(ls, style, num_classes)
+    options = _SparseOptions(axis, ignore_index, hit, flat, const, z, vaxis)
+    return logits, labels, class_weight, options
 
 
 def sparse_softmax_cross_entropy(
@@ -403,18 +420,27 @@ def sparse_softmax_cross_entropy(
     axis: int = -1,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
+    label_smoothing_style: str = "uniform",
     z_loss: float = 0.0,
     class_weight: ArrayLike | None = None,
+    vocab_axis_name: str | tuple[str, ...] | None = None,
 ) -> jax.Array:
     """Softmax cross-entropy of ``logits`` against integer ``labels``, one value per example.
 
-    For each example with ``lse = logsumexp(logits, axis)`` and ``K`` classes::
+    For each example with ``lse = logsumexp(logits, axis)``, ``K`` classes and the smoothed target
+    ``t`` (the one-hot label when ``label_smoothing=0``)::
 
-        loss = w[label] * ((1 - ls) * (lse - logits[label]) + ls * (lse - mean(logits))
-                           + z_loss * lse ** 2)
+        loss = w[label] * (-sum(t * log_softmax(logits)) - H(t) + z_loss * lse ** 2)
 
-    with ``ls = label_smoothing`` (the target is ``(1 - ls) * one_hot + ls / K``) and ``w`` the
-    ``class_weight`` (1 when ``None``).
+    where ``w`` is the ``class_weight`` (1 when ``None``) and ``label_smoothing_style`` picks
+    ``t`` and ``H(t)``:
+
+    * ``"uniform"`` (PyTorch, Keras, optax): ``t = (1 - ls) * one_hot + ls / K`` and ``H = 0``;
+    * ``"others"`` (T5X, praxis, the flax examples): ``1 - ls`` on the label and ``ls / (K - 1)``
+      on each other class, and ``H(t)`` is the target's entropy, so the loss is the KL divergence
+      from ``t`` and a perfect prediction of ``t`` scores 0.
+
+    No one-hot array is ever built.
 
     Args:
       logits: unnormalised log-probabilities, any float dtype, shape ``[..., K, ...]`` with the
@@ -423,12 +449,17 @@ def sparse_softmax_cross_entropy(
       axis: the class axis (any, no transpose is made).
       ignore_index: a label value whose examples get a loss of exactly 0 and a gradient of exactly
         0 (e.g. ``-100`` for padding tokens).
-      label_smoothing: in ``[0, 1]``; mixes the one-hot target with the uniform distribution,
-        without ever building a one-hot array.
+      label_smoothing: ``ls`` in ``[0, 1]``.
+      label_smoothing_style: ``"uniform"`` or ``"others"``, see above.
       z_loss: ``>= 0``; adds ``z_loss * lse ** 2`` (the PaLM auxiliary loss that keeps the
         log-normaliser near 0).
-      class_weight: optional ``[K]`` weights; an example's loss is multiplied by the weight of its
-        label (like Keras' ``fit(class_weight=...)``). Differentiable.
+      class_weight: optional weights, one per class on this device; an example's loss is
+        multiplied by the weight of its label (like Keras' ``fit(class_weight=...)``).
+        Differentiable. With ``vocab_axis_name`` it is sharded like the class axis.
+      vocab_axis_name: inside ``jax.shard_map``, the mesh axis (or tuple of axes) the class axis
+        is split over; ``logits`` is then this device's contiguous slice and ``labels`` hold
+        global class ids. The loss is computed exactly, with ``[rows]``-sized collectives only,
+        and comes back replicated over that axis; the backward needs no communication.
 
     Returns:
       The per-example loss, shape ``logits.shape`` without ``axis``; float32 for bfloat16/float16/
@@ -436,11 +467,13 @@ def sparse_softmax_cross_entropy(
 
     Raises:
       TypeError: non-float logits, non-integer labels, a traced option.
-      ValueError: labels of the wrong shape, an option out of range, a bad ``axis``.
+      ValueError: labels of the wrong shape, an option out of range, a bad ``axis``, a
+        ``vocab_axis_name`` that the enclosing ``shard_map`` does not bind.
 
     Gradient:
-      ``jax.custom_vjp``; the only residual is the per-example ``lse``; the backward is one fused
-      pass ``g * ((1 + 2 z_loss lse) softmax - target)`` returned in the logits' dtype. Forward
+      ``jax.custom_vjp``; the only residuals are the per-example ``lse`` (and, with
+      ``class_weight``, the label's weight and the unweighted loss); the backward is one fused
+      pass ``g * w * ((1 + 2 z_loss lse) softmax - t)`` returned in the logits' dtype. Forward
       mode is not supported here: use :func:`sparse_softmax_cross_entropy_jvp`.
 
     Notes:
@@ -459,11 +492,39 @@ def sparse_softmax_cross_entropy(
       >>> loss = ops.sparse_softmax_cross_entropy(logits, jnp.array([0, 7]))  # 7 is out of range
       >>> print(np.asarray(loss).round(4))
       [0.2761    nan]
+
+      With ``"others"`` smoothing a prediction equal to the smoothed target scores 0:
+
+      >>> target_logits = jnp.log(jnp.array([[0.8, 0.1, 0.1]]))
+      >>> loss = ops.sparse_softmax_cross_entropy(
+      ...     target_logits, jnp.array([0]), label_smoothing=0.2, label_smoothing_style="others")
+      >>> print(f"{float(loss[0]):.5f}")
+      0.00000
+
+      Vocab-parallel: the class axis split over the ``"model"`` axis of a mesh:
+
+      >>> import jax
+      >>> from jax.sharding import PartitionSpec as P
+      >>> mesh = jax.make_mesh((1,), ("model",))
+      >>> f = jax.shard_map(
+      ...     lambda z, y: ops.sparse_softmax_cross_entropy(z, y, vocab_axis_name="model"),
+      ...     mesh=mesh, in_specs=(P(None, "model"), P()), out_specs=P())
+      >>> print(np.asarray(f(logits, jnp.array([0, 1]))).round(4))
+      [0.2761 2.9518]
     """
-    logits, labels, axis, ignore_index, ls, z, class_weight = _check_sparse(
-        _SPARSE, logits, labels, axis, ignore_index, label_smoothing, z_loss, class_weight
+    logits, labels, class_weight, o = _check_sparse(
+        _SPARSE,
+        logits,
+        labels,
+        axis,
+        ignore_index,
+        label_smoothing,
+        label_smoothing_style,
+        z_loss,
+        class_weight,
+        vocab_axis_name,
     )
-    return _sparse_vjp(logits, labels, class_weight, axis, ignore_index, ls, z)
+    return _sparse_vjp(logits, labels, class_weight, o)
 
 
 def sparse_softmax_cross_entropy_jvp(
@@ -473,14 +534,16 @@ def sparse_softmax_cross_entropy_jvp(
     axis: int = -1,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
+    label_smoothing_style: str = "uniform",
     z_loss: float = 0.0,
     class_weight: ArrayLike | None = None,
 ) -> jax.Array:
     """:func:`sparse_softmax_cross_entropy` with forward-mode autodiff (``jax.custom_jvp``).
 
-    Same signature, values and reverse-mode gradient; also works under ``jax.jvp``,
-    ``jax.jacfwd``, ``jax.hessian`` and forward-over-reverse Hessian-vector products. The tangent
-    rule runs under ``jax.checkpoint``, so reverse mode still keeps only ``lse`` as a residual.
+    Same signature (without ``vocab_axis_name``), values and reverse-mode gradient; also works
+    under ``jax.jvp``, ``jax.jacfwd``, ``jax.hessian`` and forward-over-reverse Hessian-vector
+    products. The tangent rule runs under ``jax.checkpoint``, so reverse mode still keeps only
+    ``lse`` as a residual.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -490,11 +553,18 @@ def sparse_softmax_cross_entropy_jvp(
       >>> h.shape
       (1, 3, 1, 3)
     """
-    name = _SPARSE + "_jvp"
-    logits, labels, axis, ignore_index, ls, z, class_weight = _check_sparse(
-        name, logits, labels, axis, ignore_index, label_smoothing, z_loss, class_weight
+    logits, labels, class_weight, o = _check_sparse(
+        _SPARSE + "_jvp",
+        logits,
+        labels,
+        axis,
+        ignore_index,
+        label_smoothing,
+        label_smoothing_style,
+        z_loss,
+        class_weight,
     )
-    return _sparse_jvp(logits, labels, class_weight, axis, ignore_index, ls, z)
+    return _sparse_jvp(logits, labels, class_weight, o)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -516,7 +586,7 @@ def _dense_lse_and_ce(x: jax.Array, t: jax.Array, axis: int) -> tuple[jax.Array,
     total = jnp.sum(jnp.exp(x), axis=axis, keepdims=True)
     lse = jnp.log(total)
     ce = jnp.sum(t * (lse - x), axis=axis, keepdims=True)
-    fast_ok = _exp_sum_is_safe(total) & ~jnp.any(jnp.isnan(ce))
+    fast_ok = exp_sum_is_safe(total) & ~jnp.any(jnp.isnan(ce))
 
     def fast(x, t):
         return lse, ce
@@ -529,7 +599,15 @@ def _dense_lse_and_ce(x: jax.Array, t: jax.Array, axis: int) -> tuple[jax.Array,
     return lax.cond(fast_ok, fast, slow, x, t)
 
 
-def _dense_forward(logits, targets, axis, ls, z_loss):
+def _dense_lse_and_ce_sharded(x, t, axis, vaxis):
+    """``_dense_lse_and_ce`` for a class axis split over ``vaxis``: max shift, ``[rows]`` psums."""
+    m = lax.stop_gradient(finite_or_zero(combine_max(jnp.max(x, axis=axis, keepdims=True), vaxis)))
+    lse = m + jnp.log(combine_sum(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True), vaxis))
+    terms = jnp.where(t != 0, t * (lse - x), jnp.zeros((), x.dtype))
+    return lse, combine_sum(jnp.sum(terms, axis=axis, keepdims=True), vaxis)
+
+
+def _dense_forward(logits, targets, axis, ls, z_loss, vaxis):
     """Loss plus residuals ``(lse, target_mass)``, both keeping the class axis.
 
     ``target_mass`` (the backward's ``sum(smoothed targets)``) is one more pass over the targets;
@@ -538,11 +616,14 @@ def _dense_forward(logits, targets, axis, ls, z_loss):
     cdt = compute_dtype(logits.dtype)
     x = logits.astype(cdt)
     t = targets.astype(cdt)
-    num_classes = x.shape[axis]
-    lse, loss = _dense_lse_and_ce(x, t, axis)
-    mass = jnp.sum(t, axis=axis, keepdims=True)
+    _, num_classes = vocab_slice(vaxis, x.shape[axis])
+    if vaxis is None:
+        lse, loss = _dense_lse_and_ce(x, t, axis)
+    else:
+        lse, loss = _dense_lse_and_ce_sharded(x, t, axis, vaxis)
+    mass = combine_sum(jnp.sum(t, axis=axis, keepdims=True), vaxis)
     if ls:
-        mean_x = jnp.sum(x, axis=axis, keepdims=True) / num_classes
+        mean_x = combine_sum(jnp.sum(x, axis=axis, keepdims=True), vaxis) / num_classes
         loss = (1.0 - ls) * loss + ls * (lse - mean_x)
         mass = (1.0 - ls) * mass + ls
     if z_loss:
@@ -550,11 +631,11 @@ def _dense_forward(logits, targets, axis, ls, z_loss):
     return jnp.squeeze(loss, axis), (lse, mass)
 
 
-def _dense_dlogits(logits, targets, lse, mass, g, axis, ls, z_loss):
+def _dense_dlogits(logits, targets, lse, mass, g, axis, ls, z_loss, vaxis):
     cdt = lse.dtype
     x = logits.astype(cdt)
     t = targets.astype(cdt)
-    num_classes = x.shape[axis]
+    _, num_classes = vocab_slice(vaxis, x.shape[axis])
     coef = jnp.expand_dims(g.astype(cdt), axis)
     scale = mass + 2.0 * z_loss * lse if z_loss else mass
     target = (1.0 - ls) * t + ls / num_classes if ls else t
@@ -568,22 +649,21 @@ def _dense_dtargets(logits, targets, lse, g, axis, ls):
     return (coef * (lse - logits.astype(cdt))).astype(targets.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _dense_vjp(logits, targets, axis, ls, z_loss):
-    return _dense_forward(logits, targets, axis, ls, z_loss)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _dense_vjp(logits, targets, axis, ls, z_loss, vaxis):
+    return _dense_forward(logits, targets, axis, ls, z_loss, vaxis)[0]
 
 
-def _dense_vjp_fwd(logits, targets, axis, ls, z_loss):
-    loss, (lse, mass) = _dense_forward(logits, targets, axis, ls, z_loss)
+def _dense_vjp_fwd(logits, targets, axis, ls, z_loss, vaxis):
+    loss, (lse, mass) = _dense_forward(logits, targets, axis, ls, z_loss, vaxis)
     return loss, (logits, targets, lse, mass)
 
 
-def _dense_vjp_bwd(axis, ls, z_loss, res, g):
+def _dense_vjp_bwd(axis, ls, z_loss, vaxis, res, g):
     logits, targets, lse, mass = res
-    return (
-        _dense_dlogits(logits, targets, lse, mass, g, axis, ls, z_loss),
-        _dense_dtargets(logits, targets, lse, g, axis, ls),
-    )
+    dlogits = _dense_dlogits(logits, targets, lse, mass, g, axis, ls, z_loss, vaxis)
+    dtargets = _dense_dtargets(logits, targets, lse, g, axis, ls)
+    return sum_like(dlogits, logits), sum_like(dtargets, targets)
 
 
 _dense_vjp.defvjp(_dense_vjp_fwd, _dense_vjp_bwd)
@@ -591,28 +671,29 @@ _dense_vjp.defvjp(_dense_vjp_fwd, _dense_vjp_bwd)
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
 def _dense_jvp(logits, targets, axis, ls, z_loss):
-    return _dense_forward(logits, targets, axis, ls, z_loss)[0]
+    return _dense_forward(logits, targets, axis, ls, z_loss, None)[0]
 
 
 @_dense_jvp.defjvp
 def _dense_jvp_rule(axis, ls, z_loss, primals, tangents):
     logits, targets = primals
     dlogits, dtargets = tangents
-    loss, (lse, mass) = _dense_forward(logits, targets, axis, ls, z_loss)
+    loss, (lse, mass) = _dense_forward(logits, targets, axis, ls, z_loss, None)
 
     @jax.checkpoint
     def tangent(logits, targets, lse, mass, dlogits, dtargets):
         ones = jnp.ones(loss.shape, lse.dtype)
-        a = _dense_dlogits(logits, targets, lse, mass, ones, axis, ls, z_loss).astype(lse.dtype)
+        a = _dense_dlogits(logits, targets, lse, mass, ones, axis, ls, z_loss, None)
+        a = a.astype(lse.dtype)
         b = (1.0 - ls) * (lse - logits.astype(lse.dtype))
         return jnp.sum(a * dlogits.astype(lse.dtype) + b * dtargets.astype(lse.dtype), axis=axis)
 
     return loss, tangent(logits, targets, lse, mass, dlogits, dtargets).astype(loss.dtype)
 
 
-def _check_dense(name, logits, targets, axis, label_smoothing, z_loss):
-    logits = _as_floating(name, "logits", logits)
-    axis = _normalize_axis(name, axis, logits.ndim)
+def _check_dense(name, logits, targets, axis, label_smoothing, z_loss, vocab_axis_name=None):
+    logits = as_floating(name, "logits", logits)
+    axis = normalize_axis(name, axis, logits.ndim)
     targets = jnp.asarray(targets)
     if targets.shape != logits.shape:
         raise ValueError(
@@ -621,9 +702,11 @@ def _check_dense(name, logits, targets, axis, label_smoothing, z_loss):
         )
     if not jnp.issubdtype(targets.dtype, jnp.floating):
         targets = targets.astype(compute_dtype(logits.dtype))
-    ls = _static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
-    z = _static_float(name, "z_loss", z_loss, 0.0, None)
-    return logits, targets, axis, ls, z
+    ls = static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
+    z = static_float(name, "z_loss", z_loss, 0.0, None)
+    vaxis = static_axis_name(name, vocab_axis_name)
+    global_class_count(name, vaxis, logits.shape[axis])
+    return logits, targets, axis, ls, z, vaxis
 
 
 def softmax_cross_entropy(
@@ -633,6 +716,7 @@ def softmax_cross_entropy(
     axis: int = -1,
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
+    vocab_axis_name: str | tuple[str, ...] | None = None,
 ) -> jax.Array:
     """Softmax cross-entropy of ``logits`` against a target distribution, one value per example.
 
@@ -650,6 +734,10 @@ def softmax_cross_entropy(
       axis: the class axis.
       label_smoothing: in ``[0, 1]``.
       z_loss: ``>= 0``; adds ``z_loss * lse ** 2``.
+      vocab_axis_name: inside ``jax.shard_map``, the mesh axis (or axes) the class axis is split
+        over; ``logits`` and ``targets`` are then this device's slices (``K`` above is the whole
+        class count). Exact, with ``[rows]``-sized collectives; the loss comes back replicated
+        over that axis and the backward needs no communication.
 
     Returns:
       The per-example loss, shape ``logits.shape`` without ``axis``; float32 unless the logits are
@@ -657,7 +745,8 @@ def softmax_cross_entropy(
 
     Raises:
       TypeError: non-float logits, a traced option.
-      ValueError: ``targets`` of another shape, an option out of range, a bad ``axis``.
+      ValueError: ``targets`` of another shape, an option out of range, a bad ``axis``, a
+        ``vocab_axis_name`` that the enclosing ``shard_map`` does not bind.
 
     Gradient:
       ``jax.custom_vjp``; residual ``lse`` (and the per-example target mass); backward
@@ -673,10 +762,10 @@ def softmax_cross_entropy(
       >>> print(np.asarray(ops.softmax_cross_entropy(logits, targets)).round(4))
       [0.2761 2.9518]
     """
-    logits, targets, axis, ls, z = _check_dense(
-        _DENSE, logits, targets, axis, label_smoothing, z_loss
+    logits, targets, axis, ls, z, vaxis = _check_dense(
+        _DENSE, logits, targets, axis, label_smoothing, z_loss, vocab_axis_name
     )
-    return _dense_vjp(logits, targets, axis, ls, z)
+    return _dense_vjp(logits, targets, axis, ls, z, vaxis)
 
 
 def softmax_cross_entropy_jvp(
@@ -689,8 +778,8 @@ def softmax_cross_entropy_jvp(
 ) -> jax.Array:
     """:func:`softmax_cross_entropy` with forward-mode autodiff (``jax.custom_jvp``).
 
-    Same signature, values and reverse-mode gradient; also works under ``jax.jvp``,
-    ``jax.jacfwd`` and ``jax.hessian``.
+    Same signature (without ``vocab_axis_name``), values and reverse-mode gradient; also works
+    under ``jax.jvp``, ``jax.jacfwd`` and ``jax.hessian``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -701,7 +790,7 @@ def softmax_cross_entropy_jvp(
       >>> dy
       Array([0.3], dtype=float32)
     """
-    logits, targets, axis, ls, z = _check_dense(
+    logits, targets, axis, ls, z, _ = _check_dense(
         _DENSE + "_jvp", logits, targets, axis, label_smoothing, z_loss
     )
     return _dense_jvp(logits, targets, axis, ls, z)
@@ -770,7 +859,7 @@ _sigmoid_vjp.defvjp(_sigmoid_vjp_fwd, _sigmoid_vjp_bwd)
 
 
 def _check_sigmoid(name, logits, labels, pos_weight, label_smoothing):
-    logits = _as_floating(name, "logits", logits)
+    logits = as_floating(name, "logits", logits)
     labels = jnp.asarray(labels)
     if labels.shape != logits.shape:
         raise ValueError(
@@ -791,7 +880,7 @@ def _check_sigmoid(name, logits, labels, pos_weight, label_smoothing):
                 f"{name}: `pos_weight` of shape {pos_weight.shape} must broadcast to `logits` "
                 f"of shape {logits.shape} (a scalar or one weight per class)."
             )
-    ls = _static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
+    ls = static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
     return logits, labels, pos_weight, ls
 
 

@@ -9,39 +9,43 @@ How it works
 ------------
 * The **forward** streams the vocabulary in blocks of ``block_size`` columns of ``weight``. Each
   block's logits ``[tokens, block]`` are folded into a running (max, sum of exp) pair -- the online
-  logsumexp -- together with the label's logit (an ``iota == label`` comparison, no gather) and,
-  for label smoothing, the running sum of the logits. The residuals are ``hidden``, ``weight``,
-  ``bias``, ``labels`` (all alive anyway) and the per-token logsumexp ``[tokens]``.
-* The **backward** (``jax.custom_vjp``) recomputes each block's logits, forms the block of
-  ``g * dloss/dlogits`` in one fused elementwise pass, accumulates
+  logsumexp -- together with the label's logit (an ``iota == label`` comparison, no gather), the
+  running sum of the logits (label smoothing) and the running argmax (``return_aux``). The
+  residuals are ``hidden``, ``weight``, ``bias``, ``labels`` (all alive anyway) and the per-token
+  logsumexp ``[tokens]``.
+* The **backward** (``jax.custom_vjp``, ``strategy="recompute"``) recomputes each block's logits,
+  forms the block of ``dloss/dlogits`` in one fused elementwise pass (through the soft cap, with
+  the auxiliary outputs' cotangents folded into the same per-token coefficients), accumulates
   ``d_hidden += dz_block @ W_block^T`` in float32 and writes ``d_weight[:, block] =
-  hidden^T @ dz_block`` (and ``d_bias[block]``) in place into the gradient buffer.
+  hidden^T @ dz_block`` (and ``d_bias[block]``) in place into the gradient buffer. That is one
+  matmul more than the unfused head (4 in all).
+* ``strategy="in_forward"`` instead walks chunks of tokens against the whole vocabulary, so that
+  each chunk's logsumexp is known before its softmax is needed, and computes the gradients in the
+  forward: 3 matmuls, with the gradients themselves as the residual.
 * A vocabulary that is not a multiple of the block is handled by a final, smaller block (no
-  padding of ``weight``, so no copy of it).
-
-Peak temporary memory is a few ``[tokens, block_size]`` float32 buffers instead of several
-``[tokens, vocab]`` ones; the price is one extra ``tokens x D x vocab`` matmul (the recomputation).
+  padding of ``weight``, so no copy of it). ``weight`` may be ``[D, V]`` or ``[V, D]`` (a tied
+  embedding table); each block is sliced in place either way.
+* **Vocab-parallel** (``vocab_axis_name``): inside ``jax.shard_map`` with the vocabulary axis of
+  ``weight`` split over a mesh axis, each device streams only its slice, and the per-token
+  statistics (max, exp-sum, label logit, logit sum, argmax) are combined with ``[tokens]``-sized
+  collectives before the loss is formed.
 
 Precision: operands may be bfloat16 or float16; every matmul accumulates in float32, the
 logsumexp and the loss are float32, and each gradient comes back in its operand's dtype. float64
 operands compute in float64.
 
 Semantics are those of :func:`jaxloss.ops.sparse_softmax_cross_entropy` applied to the logits
-``z = hidden @ weight + bias``::
-
-    lse  = logsumexp(z)
-    loss = (1 - ls) * (lse - z[label]) + ls * (lse - mean(z)) + z_loss * lse**2
-
-exactly 0 (with a zero gradient) for a token whose label is ``ignore_index``, and ``NaN`` for a
-label outside ``[0, V)``. :func:`linear_cross_entropy_jvp` is the same function with forward-mode
-autodiff.
+``z = hidden @ weight + bias`` (soft-capped when asked): exactly 0 (with a zero gradient) for a
+token whose label is ``ignore_index``, and ``NaN`` for a label outside ``[0, V)``.
+:func:`linear_cross_entropy_jvp` is the same function with forward-mode autodiff, and
+:func:`causal_lm_shift` turns ``[batch, seq]`` token ids into next-token labels.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,19 +53,52 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxloss.ops.cross_entropy import compute_dtype
+from jaxloss.ops._common import (
+    SMOOTHING_STYLES,
+    as_floating,
+    compute_dtype,
+    finite_or_zero,
+    index_dtype,
+    label_masks,
+    online_lse_step,
+    smoothing_terms,
+    static_axis_name,
+    static_choice,
+    static_float,
+    static_ignore_index,
+)
+from jaxloss.ops._sharding import (
+    combine_argmax,
+    combine_exp_sum,
+    combine_max,
+    combine_sum,
+    global_class_count,
+    sum_like,
+    vary_like,
+    vocab_slice,
+)
 
-__all__ = ["default_block_size", "linear_cross_entropy", "linear_cross_entropy_jvp"]
+__all__ = [
+    "LinearCrossEntropyAux",
+    "causal_lm_shift",
+    "default_block_size",
+    "default_token_block_size",
+    "linear_cross_entropy",
+    "linear_cross_entropy_jvp",
+]
 
 _NAME = "linear_cross_entropy"
 
 # Default vocabulary block, measured on a 2-core AVX2 CPU at N=2048, D=1024, V=65536
 # (`python -m benchmarks.bench_linear_cross_entropy --sweep`, results in
 # benchmarks/results/linear_cross_entropy_block_sweep.md): blocks of 1024..16384 columns are within
-# ~5% of each other in time (0.81-0.86x the unfused optax baseline), while temp memory grows
-# linearly with the block (28 MiB at 1024, 40 MiB at 2048, 264 MiB at 16384). 2048 keeps the
-# per-block matmuls wide enough for smaller token counts at a small memory cost.
+# ~5% of each other in time, while temp memory grows linearly with the block (28 MiB at 1024, 40
+# MiB at 2048, 264 MiB at 16384). 2048 keeps the per-block matmuls wide enough for smaller token
+# counts at a small memory cost.
 _DEFAULT_BLOCK = 2048
+# The in_forward chunk's logits, [tokens, vocab] float32, are kept near this many elements.
+_TOKEN_BLOCK_ELEMENTS = 1 << 22
+DEFAULT_STRATEGY = "recompute"
 
 
 def default_block_size(vocab_size: int) -> int:
@@ -73,69 +110,56 @@ def default_block_size(vocab_size: int) -> int:
     return max(1, min(int(vocab_size), _DEFAULT_BLOCK))
 
 
-# ----------------------------------------------------------------------------------------------
-# validation
+def default_token_block_size(vocab_size: int) -> int:
+    """The token chunk of ``strategy="in_forward"`` when ``token_block_size=None``.
 
-
-def _check_inputs(name, hidden, weight, labels, bias, ignore_index, ls, z_loss, block_size):
-    """Trace-time checks; every message names the function, the argument, expected and got."""
-    for arg, x in (("hidden", hidden), ("weight", weight), ("bias", bias)):
-        if x is not None and not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"{name}: `{arg}` must be a floating array; got dtype {x.dtype}.")
-    if hidden.ndim < 1:
-        raise ValueError(f"{name}: `hidden` must have shape [..., D]; got a scalar.")
-    if weight.ndim != 2:
-        raise ValueError(
-            f"{name}: `weight` must have shape [D, V]; got shape {tuple(weight.shape)}."
-        )
-    if hidden.shape[-1] != weight.shape[0]:
-        raise ValueError(
-            f"{name}: the last axis of `hidden` must equal the first axis of `weight` (D); got "
-            f"hidden {tuple(hidden.shape)} and weight {tuple(weight.shape)}."
-        )
-    if weight.shape[1] < 1:
-        raise ValueError(f"{name}: `weight` must have at least one vocabulary column; got 0.")
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(
-            f"{name}: `labels` must hold integer class indices; got dtype {labels.dtype}. "
-            "Cast with `.astype(jnp.int32)` if the floats are whole numbers."
-        )
-    if tuple(labels.shape) != tuple(hidden.shape[:-1]):
-        raise ValueError(
-            f"{name}: `labels` must have the shape of `hidden` without its last axis, "
-            f"{tuple(hidden.shape[:-1])}; got {tuple(labels.shape)}."
-        )
-    if bias is not None and tuple(bias.shape) != (weight.shape[1],):
-        raise ValueError(
-            f"{name}: `bias` must have shape [V] = ({weight.shape[1]},); got {tuple(bias.shape)}."
-        )
-    if ignore_index is not None and (
-        isinstance(ignore_index, (bool, jax.core.Tracer))
-        or not isinstance(ignore_index, (int, np.integer))
-    ):
-        raise TypeError(
-            f"{name}: `ignore_index` must be None or a Python int; got {ignore_index!r}."
-        )
-    for arg, value, hi in (("label_smoothing", ls, 1.0), ("z_loss", z_loss, None)):
-        if isinstance(value, (bool, jax.core.Tracer)) or not isinstance(
-            value, (int, float, np.integer, np.floating)
-        ):
-            raise TypeError(
-                f"{name}: `{arg}` must be a Python float (it is a static option); got {value!r}."
-            )
-        if not (value >= 0.0 and (hi is None or value <= hi)) or math.isnan(value):
-            rng = "in [0.0, 1.0]" if hi is not None else "a float >= 0.0"
-            raise ValueError(f"{name}: `{arg}` must be {rng}; got {value!r}.")
-    if block_size is not None and (
-        isinstance(block_size, bool)
-        or not isinstance(block_size, (int, np.integer))
-        or block_size < 1
-    ):
-        raise ValueError(f"{name}: `block_size` must be None or an int >= 1; got {block_size!r}.")
+    About 4M logits per chunk (16 MiB in float32), at least 16 tokens: 64 tokens for a vocabulary
+    of 65536 (per device, when the vocabulary is sharded).
+    """
+    return max(16, _TOKEN_BLOCK_ELEMENTS // max(1, int(vocab_size)))
 
 
 # ----------------------------------------------------------------------------------------------
-# the kernel
+# static options
+
+
+class _Options(NamedTuple):
+    """Static options of the fused head (hashable: they are part of the compiled program)."""
+
+    vocab: int  # the whole vocabulary (summed over the vocab axis)
+    layout: str  # "hv": weight [D, V]; "vh": weight [V, D]
+    ignore_index: int | None
+    hit: float  # smoothed target = flat + hit * [k == label]
+    flat: float
+    const: float  # subtracted from the loss (the target's entropy for the "others" style)
+    z_loss: float
+    cap: float | None  # logit soft-capping
+    block: int  # vocabulary columns per block (recompute)
+    token_block: int  # tokens per chunk (in_forward)
+    strategy: str
+    aux: bool
+    vaxis: Any
+
+
+class LinearCrossEntropyAux(NamedTuple):
+    """Per-token by-products of :func:`linear_cross_entropy`'s forward pass (``return_aux=True``).
+
+    Attributes:
+      lse: ``logsumexp`` of the (soft-capped) logits, float32. Differentiable.
+      argmax: the predicted class (the first on ties), int32.
+      correct: whether ``argmax == label``; False for ignored and out-of-range labels.
+      label_logprob: ``log softmax(logits)[label]``, float32, the quantity preference and RL
+        losses need; 0 for ignored tokens, NaN for out-of-range labels. Differentiable.
+    """
+
+    lse: jax.Array
+    argmax: jax.Array
+    correct: jax.Array
+    label_logprob: jax.Array
+
+
+# ----------------------------------------------------------------------------------------------
+# blocks
 
 
 def _mm(a: jax.Array, b: jax.Array, contract: tuple[int, int], acc: jnp.dtype) -> jax.Array:
@@ -144,24 +168,30 @@ def _mm(a: jax.Array, b: jax.Array, contract: tuple[int, int], acc: jnp.dtype) -
     return lax.dot_general(a, b, dims, preferred_element_type=acc)
 
 
-def _block_logits(hidden, weight, bias, start, size, acc):
-    """Logits ``[tokens, size]`` of the columns ``start:start+size``, and that block of weight.
+def _weight_block(weight, start, size, o: _Options):
+    axis = 1 if o.layout == "hv" else 0
+    return lax.dynamic_slice_in_dim(weight, start, size, axis=axis)
 
-    ``hidden`` must already be in the operand dtype (the common dtype of hidden and weight).
-    """
-    w_blk = lax.dynamic_slice_in_dim(weight, start, size, axis=1).astype(hidden.dtype)
-    z = _mm(hidden, w_blk, (1, 0), acc)
+
+def _raw_logits(h_op, w_blk, bias, start, size, o: _Options, acc):
+    """Logits before soft-capping, ``[tokens, size]``, in ``acc``."""
+    w_blk = w_blk.astype(h_op.dtype)
+    z = _mm(h_op, w_blk, (1, 0) if o.layout == "hv" else (1, 1), acc)
     if bias is not None:
         z = z + lax.dynamic_slice_in_dim(bias, start, size).astype(acc)[None, :]
-    return z, w_blk
+    return z
 
 
-def _scan_blocks(body, carry, vocab: int, block: int):
-    """Run ``body(carry, start, size)`` over the vocabulary: a scan of full blocks, then the rest.
+def _cap(z: jax.Array, cap: float | None) -> jax.Array:
+    return z if cap is None else cap * jnp.tanh(z / cap)
+
+
+def _scan_blocks(body, carry, total: int, block: int):
+    """Run ``body(carry, start, size)`` over ``total`` items: a scan of full blocks, then the rest.
 
     The last block may be smaller; it is a separate (static-shape) call, so nothing is padded.
     """
-    n_full, rem = divmod(vocab, block)
+    n_full, rem = divmod(total, block)
     if n_full:
         carry, _ = lax.scan(
             lambda c, j: (body(c, j * block, block), None),
@@ -173,136 +203,184 @@ def _scan_blocks(body, carry, vocab: int, block: int):
     return carry
 
 
-def _varying_axes(x: jax.Array) -> set[Any]:
-    """The ``shard_map`` axes ``x`` varies over (empty outside ``shard_map``)."""
-    aval = jax.typeof(x) if hasattr(jax, "typeof") else getattr(x, "aval", None)
-    manual = getattr(aval, "manual_axis_type", None)
-    if manual is not None:
-        return set(manual.varying)
-    return set(getattr(aval, "vma", ()) or ())
+def _token_masks(labels, tw, o: _Options):
+    in_range, ignored, _ = label_masks(labels, o.vocab, o.ignore_index)
+    valid = in_range if ignored is None else in_range & ~ignored
+    return in_range, ignored, valid
 
 
-def _vary_like(x: jax.Array, *refs: jax.Array | None) -> jax.Array:
-    """``x`` marked as varying over every ``shard_map`` axis that one of ``refs`` varies over.
+# ----------------------------------------------------------------------------------------------
+# per-token statistics -> loss and aux
 
-    A scan carry that starts as a constant must already have the manual-axis type the loop body
-    gives it (inside ``shard_map``); a no-op elsewhere.
+
+def _finish(stats, labels, tw, offset, o: _Options, acc):
+    """Per-token ``(loss, unweighted, lse, aux)`` from this device's block statistics.
+
+    ``stats = (m, s, tgt, tot, idx)``: the running max, the exp-sum shifted by it, the label's
+    logit (0 where this device does not hold the label), the sum of the logits, and the local
+    argmax (a local column index). Combined across the vocab axis first, then turned into the loss.
     """
-    want: set[Any] = set()
-    for ref in refs:
-        if ref is not None:
-            want |= _varying_axes(ref)
-    missing = tuple(sorted(want - _varying_axes(x)))
-    return lax.pcast(x, missing, to="varying") if missing else x
+    m, s, tgt, tot, idx = stats
+    vaxis = o.vaxis
+    m_g = combine_max(m, vaxis)
+    s = combine_exp_sum(m, s, m_g, vaxis)
+    tgt = combine_sum(tgt, vaxis)
+    tot = combine_sum(tot, vaxis) if o.flat else tot
+    lse = finite_or_zero(m_g) + jnp.log(s)  # -inf for a token whose logits are all -inf
+    loss = lse - o.hit * tgt
+    if o.flat:
+        loss = loss - o.flat * tot - o.const
+    if o.z_loss:
+        loss = loss + o.z_loss * jnp.square(lse)
+    unweighted = loss
+    if tw is not None:
+        loss = loss * tw.astype(acc)
+    in_range, ignored, valid = _token_masks(labels, tw, o)
+    nan, zero = jnp.asarray(jnp.nan, acc), jnp.zeros((), acc)
+    loss = jnp.where(in_range, loss, nan)
+    if ignored is not None:
+        loss = jnp.where(ignored, zero, loss)
+    aux = None
+    if o.aux:
+        arg = combine_argmax(m, (idx + offset).astype(jnp.int32), m_g, vaxis)
+        logprob = jnp.where(in_range, tgt - lse, nan)
+        if ignored is not None:
+            logprob = jnp.where(ignored, zero, logprob)
+        aux = LinearCrossEntropyAux(lse, arg, valid & (arg == labels), logprob)
+    return loss, unweighted, lse, aux
 
 
-def _sum_like(ct: jax.Array | None, primal: jax.Array | None) -> jax.Array | None:
-    """A cotangent with the manual-axis type of its primal: ``psum`` over the extra axes.
-
-    Inside ``shard_map`` a replicated ``weight`` meeting sharded ``hidden`` gets one gradient
-    contribution per device; their sum is its gradient (what autodiff's transpose of the implicit
-    ``pvary`` does). A no-op elsewhere.
-    """
-    if ct is None:
-        return None
-    extra = tuple(sorted(_varying_axes(ct) - _varying_axes(primal)))
-    return lax.psum(ct, extra) if extra else ct
-
-
-def _shift(m: jax.Array) -> jax.Array:
-    """The logsumexp shift for running max ``m``: ``m`` itself where finite, else 0."""
-    return jnp.where(jnp.isfinite(m), m, jnp.zeros((), m.dtype))
-
-
-def _label_masks(labels: jax.Array, vocab: int, ignore_index: int | None):
-    """Boolean ``(in_range, ignored)`` per token; ``ignored`` is None without ``ignore_index``."""
-    in_range = (labels >= 0) & (labels < vocab)
-    ignored = None if ignore_index is None else labels == ignore_index
-    return in_range, ignored
+def _block_stats(z, labels_local, start, size, carry, o: _Options):
+    """Fold one block of (capped) logits into ``(m, s, tgt, tot, idx)``."""
+    m, s, tgt, tot, idx = carry
+    acc = z.dtype
+    bmax = jnp.max(z, axis=1)
+    if o.aux:
+        barg = jnp.argmax(z, axis=1).astype(idx.dtype) + start
+        # Strictly greater: on ties the earlier block keeps the argmax, like jnp.argmax.
+        idx = jnp.where(bmax > m, barg, idx)
+    m, s = online_lse_step(m, s, bmax, lambda sh: jnp.sum(jnp.exp(z - sh[:, None]), axis=1))
+    cols = start + lax.broadcasted_iota(labels_local.dtype, (1, size), 1)
+    tgt = tgt + jnp.sum(jnp.where(cols == labels_local[:, None], z, jnp.zeros((), acc)), axis=1)
+    if o.flat:
+        tot = tot + jnp.sum(z, axis=1)
+    return m, s, tgt, tot, idx
 
 
-def _forward(hidden, weight, bias, labels, ignore_index, ls, z_loss, block, remat=False):
-    """Per-token ``(loss, lse)`` in the compute dtype, streaming the vocabulary in blocks.
+def _init_stats(n, acc, refs):
+    zeros = jnp.zeros((n,), acc)
+    init = (jnp.full((n,), -jnp.inf, acc), zeros, zeros, zeros, jnp.zeros((n,), jnp.int32))
+    return tuple(vary_like(x, *refs) for x in init)
+
+
+def _local_vocab(weight, o: _Options) -> int:
+    return weight.shape[1] if o.layout == "hv" else weight.shape[0]
+
+
+def _forward(hidden, weight, bias, labels, tw, o: _Options, remat=False):
+    """Per-token ``(loss, unweighted, lse, aux)`` in the compute dtype, streaming the vocabulary.
 
     ``remat=True`` wraps each block in ``jax.checkpoint``: that is the plain-autodiff twin, whose
     reverse mode then keeps only the per-block running statistics instead of every block's logits.
     """
-    n, vocab = hidden.shape[0], weight.shape[1]
+    n = hidden.shape[0]
+    local_v = _local_vocab(weight, o)
     op = jnp.result_type(hidden.dtype, weight.dtype)
     acc = compute_dtype(op)
     h_op = hidden.astype(op)
+    offset, _ = vocab_slice(o.vaxis, local_v)
+    labels_local = labels - offset
 
     def fold(carry, start, size):
-        # m: running max (-inf until a finite logit is seen); s: sum of exp(z - shift(m)).
-        m, s, tgt, tot = carry
-        z, _ = _block_logits(h_op, weight, bias, start, size, acc)
-        # The running max is a shift, not part of the function: keep autodiff (of the twin) off it.
-        m_new = lax.stop_gradient(jnp.maximum(m, jnp.max(z, axis=1)))
-        shift = _shift(m_new)
-        # A token whose logits so far were all -inf (a masked vocabulary slice) has s = 0: never
-        # rescale it by exp(-inf - ...) or exp(+big), which would give NaN.
-        decay = jnp.where(jnp.isneginf(m), jnp.zeros((), acc), jnp.exp(m - shift))
-        s = s * decay + jnp.sum(jnp.exp(z - shift[:, None]), axis=1)
-        cols = start + lax.broadcasted_iota(labels.dtype, (1, size), 1)
-        tgt = tgt + jnp.sum(jnp.where(cols == labels[:, None], z, jnp.zeros((), acc)), axis=1)
-        if ls:
-            tot = tot + jnp.sum(z, axis=1)
-        return m_new, s, tgt, tot
+        w_blk = _weight_block(weight, start, size, o)
+        z = _cap(_raw_logits(h_op, w_blk, bias, start, size, o, acc), o.cap)
+        return _block_stats(z, labels_local, start, size, carry, o)
 
     if remat:
         fold = jax.checkpoint(fold, static_argnums=(2,))
-    zeros = jnp.zeros((n,), acc)
-    init = (jnp.full((n,), -jnp.inf, acc), zeros, zeros, zeros)
-    init = tuple(_vary_like(x, hidden, weight, bias, labels) for x in init)
-    m, s, tgt, tot = _scan_blocks(fold, init, vocab, block)
-    lse = _shift(m) + jnp.log(s)  # -inf for a token whose logits are all -inf
-    loss = lse - (1.0 - ls) * tgt if ls else lse - tgt
-    if ls:
-        loss = loss - (ls / vocab) * tot
-    if z_loss:
-        loss = loss + z_loss * jnp.square(lse)
-    in_range, ignored = _label_masks(labels, vocab, ignore_index)
-    loss = jnp.where(in_range, loss, jnp.asarray(jnp.nan, acc))
+    init = _init_stats(n, acc, (hidden, weight, bias, labels, labels_local))
+    stats = _scan_blocks(fold, init, local_v, o.block)
+    return _finish(stats, labels, tw, offset, o, acc)
+
+
+def _coefficients(labels, tw, lse, g, g_lse, g_lp, o: _Options):
+    """Per-token ``(a, b, c)`` with ``dloss/dz = a * softmax - b * [k == label] - c``.
+
+    The loss contributes ``g w ((1 + 2 z_loss lse) p - hit [k == label] - flat)``, the auxiliary
+    ``lse`` ``g_lse p`` and ``label_logprob`` ``g_lp ([k == label] - p)``. Ignored tokens get
+    exactly 0, out-of-range labels NaN.
+    """
+    acc = lse.dtype
+    in_range, ignored, _ = _token_masks(labels, tw, o)
+    cw = g.astype(acc)
+    if tw is not None:
+        cw = cw * tw.astype(acc)
+    cw = jnp.where(in_range, cw, jnp.asarray(jnp.nan, acc))
+    a = cw * (1.0 + 2.0 * o.z_loss * lse) if o.z_loss else cw
+    b = cw * o.hit
+    if g_lse is not None:
+        a = a + g_lse.astype(acc)
+    if g_lp is not None:
+        a = a - g_lp.astype(acc)
+        b = b - g_lp.astype(acc)
+    c = cw * o.flat if o.flat else None
     if ignored is not None:
-        loss = jnp.where(ignored, jnp.zeros((), acc), loss)
-    return loss, lse
+        zero = jnp.zeros((), acc)
+        a, b = jnp.where(ignored, zero, a), jnp.where(ignored, zero, b)
+        c = None if c is None else jnp.where(ignored, zero, c)
+    return a, b, c
 
 
-def _backward(hidden, weight, bias, labels, lse, g, ignore_index, ls, z_loss, block):
-    """``(d_hidden, d_weight, d_bias)`` for the cotangent ``g`` of the per-token loss."""
-    n, vocab = hidden.shape[0], weight.shape[1]
+def _dz(z_raw, labels_local, start, size, lse, coefs, keep, o: _Options):
+    """The block of ``dloss/dz_raw`` (through the soft cap), in the compute dtype."""
+    a, b, c = coefs
+    acc = z_raw.dtype
+    z = _cap(z_raw, o.cap)
+    cols = start + lax.broadcasted_iota(labels_local.dtype, (1, size), 1)
+    dz = a[:, None] * jnp.exp(z - lse[:, None])
+    dz = dz - jnp.where(cols == labels_local[:, None], b[:, None], jnp.zeros((), acc))
+    if c is not None:
+        dz = dz - c[:, None]
+    if o.cap is not None:
+        t = z / o.cap
+        dz = dz * (1.0 - t * t)
+    if keep is not None:
+        # Exactly zero for ignored tokens, even where their logits are not finite.
+        dz = jnp.where(keep, dz, jnp.zeros((), acc))
+    return dz
+
+
+def _dweight_block(h_t, dz_op, o: _Options, acc):
+    if o.layout == "hv":
+        return _mm(h_t, dz_op, (1, 0), acc)  # [D, size]
+    return _mm(dz_op, h_t, (0, 1), acc)  # [size, D]
+
+
+def _backward(hidden, weight, bias, labels, lse, coefs, o: _Options):
+    """``(d_hidden, d_weight, d_bias)`` recomputing each block's logits (4 matmuls in all)."""
+    n, local_v = hidden.shape[0], _local_vocab(weight, o)
     acc = lse.dtype
     op = jnp.result_type(hidden.dtype, weight.dtype)
-    in_range, ignored = _label_masks(labels, vocab, ignore_index)
-
-    # dloss/dz_k = (1 + 2 z_loss lse) p_k - (1 - ls) [k == label] - ls / V, times g per token.
-    coef = jnp.where(in_range, g.astype(acc), jnp.asarray(jnp.nan, acc))
-    if ignored is not None:
-        coef = jnp.where(ignored, jnp.zeros((), acc), coef)
-    p_scale = (coef * (1.0 + 2.0 * z_loss * lse) if z_loss else coef)[:, None]
-    hit = (coef * (1.0 - ls))[:, None]
-    flat = (coef * (ls / vocab))[:, None]
-    lse_col = lse[:, None]
+    offset, _ = vocab_slice(o.vaxis, local_v)
+    labels_local = labels - offset
+    _, ignored, _ = _token_masks(labels, None, o)
     keep = None if ignored is None else ~ignored[:, None]
     h_op = hidden.astype(op)
     # hidden^T materialised once ([D, tokens], small): ``h_t @ dz`` is a plain matmul, markedly
     # faster on CPU than contracting both operands over their leading (token) axis.
     h_t = jnp.transpose(h_op)
+    w_axis = 1 if o.layout == "hv" else 0
 
     def grad_block(carry, start, size):
         d_hidden, d_weight, d_bias = carry
-        z, w_blk = _block_logits(h_op, weight, bias, start, size, acc)
-        cols = start + lax.broadcasted_iota(labels.dtype, (1, size), 1)
-        dz = p_scale * jnp.exp(z - lse_col) - jnp.where(cols == labels[:, None], hit, 0.0)
-        if ls:
-            dz = dz - flat
-        if keep is not None:
-            # Exactly zero for ignored tokens, even where their logits are not finite.
-            dz = jnp.where(keep, dz, jnp.zeros((), acc))
+        w_blk = _weight_block(weight, start, size, o)
+        z_raw = _raw_logits(h_op, w_blk, bias, start, size, o, acc)
+        dz = _dz(z_raw, labels_local, start, size, lse, coefs, keep, o)
         dz_op = dz.astype(op)
-        d_hidden = d_hidden + _mm(dz_op, w_blk.astype(op), (1, 1), acc)
-        dw_blk = _mm(h_t, dz_op, (1, 0), acc).astype(weight.dtype)
-        d_weight = lax.dynamic_update_slice_in_dim(d_weight, dw_blk, start, axis=1)
+        contract = (1, 1) if o.layout == "hv" else (1, 0)
+        d_hidden = d_hidden + _mm(dz_op, w_blk.astype(op), contract, acc)
+        dw_blk = _dweight_block(h_t, dz_op, o, acc).astype(weight.dtype)
+        d_weight = lax.dynamic_update_slice_in_dim(d_weight, dw_blk, start, axis=w_axis)
         if d_bias is not None:
             db_blk = jnp.sum(dz, axis=0).astype(d_bias.dtype)
             d_bias = lax.dynamic_update_slice_in_dim(d_bias, db_blk, start, axis=0)
@@ -313,48 +391,276 @@ def _backward(hidden, weight, bias, labels, lse, g, ignore_index, ls, z_loss, bl
         jnp.zeros(weight.shape, weight.dtype),
         None if bias is None else jnp.zeros(bias.shape, bias.dtype),
     )
-    refs = (hidden, weight, bias, labels, lse, g)
-    init = tuple(None if x is None else _vary_like(x, *refs) for x in init)
-    d_hidden, d_weight, d_bias = _scan_blocks(grad_block, init, vocab, block)
+    refs = (hidden, weight, bias, labels, lse, *coefs)
+    init = tuple(None if x is None else vary_like(x, *refs) for x in init)
+    d_hidden, d_weight, d_bias = _scan_blocks(grad_block, init, local_v, o.block)
     return d_hidden.astype(hidden.dtype), d_weight, d_bias
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
-def _fused(hidden, weight, bias, labels, ignore_index, ls, z_loss, block):
-    return _forward(hidden, weight, bias, labels, ignore_index, ls, z_loss, block)[0]
+def _forward_with_grads(hidden, weight, bias, labels, tw, o: _Options):
+    """The forward plus the gradients for a unit cotangent, one chunk of tokens at a time.
+
+    Each chunk's logits cover this device's whole vocabulary slice, so the chunk's ``lse`` is
+    known before its softmax is needed: ``dz``, ``d_hidden`` and the chunk's share of
+    ``d_weight`` follow at once, 3 matmuls in all instead of 4. Returns
+    ``(loss, unweighted, lse, aux, (d_hidden, d_weight, d_bias))``.
+    """
+    n = hidden.shape[0]
+    local_v = _local_vocab(weight, o)
+    op = jnp.result_type(hidden.dtype, weight.dtype)
+    acc = compute_dtype(op)
+    offset, _ = vocab_slice(o.vaxis, local_v)
+    h_op = hidden.astype(op)
+    w_op = weight.astype(op)
+    contract = (1, 1) if o.layout == "hv" else (1, 0)
+
+    def chunk(t0, size, carry):
+        d_weight, d_bias = carry
+        h = lax.dynamic_slice_in_dim(h_op, t0, size, axis=0)
+        y = lax.dynamic_slice_in_dim(labels, t0, size, axis=0)
+        w = None if tw is None else lax.dynamic_slice_in_dim(tw, t0, size, axis=0)
+        y_local = y - offset
+        z_raw = _raw_logits(h, w_op, bias, 0, local_v, o, acc)
+        z = _cap(z_raw, o.cap)
+        stats = _block_stats(z, y_local, 0, local_v, _init_stats(size, acc, (h, y_local)), o)
+        loss, unweighted, lse, aux = _finish(stats, y, w, offset, o, acc)
+        coefs = _coefficients(y, w, lse, jnp.ones((size,), acc), None, None, o)
+        _, ignored, _ = _token_masks(y, w, o)
+        keep = None if ignored is None else ~ignored[:, None]
+        dz = _dz(z_raw, y_local, 0, local_v, lse, coefs, keep, o)
+        dz_op = dz.astype(op)
+        d_h = _mm(dz_op, w_op, contract, acc)
+        d_weight = d_weight + _dweight_block(jnp.transpose(h), dz_op, o, acc)
+        if d_bias is not None:
+            d_bias = d_bias + jnp.sum(dz, axis=0)
+        return (d_weight, d_bias), (loss, unweighted, lse, aux, d_h)
+
+    carry = (
+        jnp.zeros(weight.shape, acc),
+        None if bias is None else jnp.zeros(bias.shape, acc),
+    )
+    carry = tuple(None if x is None else vary_like(x, hidden, weight, bias, labels) for x in carry)
+    outs = []
+    n_full, rem = divmod(n, o.token_block)
+    if n_full:
+        carry, ys = lax.scan(
+            lambda c, j: chunk(j * o.token_block, o.token_block, c),
+            carry,
+            jnp.arange(n_full, dtype=jnp.int32),
+        )
+        outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), ys))
+    if rem:
+        carry, ys = chunk(n_full * o.token_block, rem, carry)
+        outs.append(ys)
+    loss, unweighted, lse, aux, d_hidden = (
+        outs[0] if len(outs) == 1 else jax.tree.map(lambda *x: jnp.concatenate(x), *outs)
+    )
+    d_weight, d_bias = carry
+    return loss, unweighted, lse, aux, (d_hidden, d_weight, d_bias)
 
 
-def _fused_fwd(hidden, weight, bias, labels, ignore_index, ls, z_loss, block):
-    loss, lse = _forward(hidden, weight, bias, labels, ignore_index, ls, z_loss, block)
-    return loss, (hidden, weight, bias, labels, lse)
+# ----------------------------------------------------------------------------------------------
+# custom VJPs
 
 
-def _fused_bwd(ignore_index, ls, z_loss, block, residuals, g):
-    hidden, weight, bias, labels, lse = residuals
-    grads = _backward(hidden, weight, bias, labels, lse, g, ignore_index, ls, z_loss, block)
-    grads = tuple(_sum_like(ct, x) for ct, x in zip(grads, (hidden, weight, bias), strict=True))
-    return (*grads, None)
+def _aux_cotangents(aux_ct, o: _Options):
+    if not o.aux or aux_ct is None:
+        return None, None
+    return aux_ct.lse, aux_ct.label_logprob
+
+
+def _dtoken_weights(labels, tw, unweighted, g, o: _Options):
+    if tw is None:
+        return None
+    in_range, ignored, _ = _token_masks(labels, tw, o)
+    acc = unweighted.dtype
+    d = jnp.where(in_range, g.astype(acc) * unweighted, jnp.asarray(jnp.nan, acc))
+    if ignored is not None:
+        d = jnp.where(ignored, jnp.zeros((), acc), d)
+    return d.astype(tw.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _fused(hidden, weight, bias, labels, tw, o):
+    loss, _, _, aux = _forward(hidden, weight, bias, labels, tw, o)
+    return loss, aux
+
+
+def _fused_fwd(hidden, weight, bias, labels, tw, o):
+    loss, unweighted, lse, aux = _forward(hidden, weight, bias, labels, tw, o)
+    keep = None if tw is None else unweighted
+    return (loss, aux), (hidden, weight, bias, labels, tw, lse, keep)
+
+
+def _fused_bwd(o, residuals, cts):
+    hidden, weight, bias, labels, tw, lse, unweighted = residuals
+    g, aux_ct = cts
+    g_lse, g_lp = _aux_cotangents(aux_ct, o)
+    coefs = _coefficients(labels, tw, lse, g, g_lse, g_lp, o)
+    grads = _backward(hidden, weight, bias, labels, lse, coefs, o)
+    grads = tuple(sum_like(ct, x) for ct, x in zip(grads, (hidden, weight, bias), strict=True))
+    d_tw = sum_like(_dtoken_weights(labels, tw, unweighted, g, o), tw)
+    return (*grads, None, d_tw)
 
 
 _fused.defvjp(_fused_fwd, _fused_bwd)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _fused_in_forward(hidden, weight, bias, labels, tw, o):
+    loss, _, _, aux = _forward(hidden, weight, bias, labels, tw, o)
+    return loss, aux
+
+
+def _fused_in_forward_fwd(hidden, weight, bias, labels, tw, o):
+    loss, unweighted, _, aux, grads = _forward_with_grads(hidden, weight, bias, labels, tw, o)
+    keep = None if tw is None else unweighted
+    return (loss, aux), (hidden, weight, bias, labels, tw, keep, grads)
+
+
+def _fused_in_forward_bwd(o, residuals, cts):
+    hidden, weight, bias, labels, tw, unweighted, (d_hidden, d_weight, d_bias) = residuals
+    g, _ = cts
+    acc = d_hidden.dtype
+    g = g.astype(acc)
+    # d_hidden is exact for any cotangent (row i depends on token i only). d_weight and d_bias
+    # were summed over tokens with a unit cotangent, so they need one cotangent for every token
+    # that contributes: anything else makes them NaN rather than silently wrong.
+    _, _, valid = _token_masks(labels, tw, o)
+    if tw is not None:
+        valid = valid & (tw != 0)
+    hi = jnp.max(jnp.where(valid, g, -jnp.inf))
+    lo = jnp.min(jnp.where(valid, g, jnp.inf))
+    scale = jnp.where(jnp.any(valid), hi, jnp.zeros((), acc))
+    scale = jnp.where((hi == lo) | ~jnp.any(valid), scale, jnp.asarray(jnp.nan, acc))
+    grads = (
+        (g[:, None] * d_hidden).astype(hidden.dtype),
+        (scale * d_weight).astype(weight.dtype),
+        None if d_bias is None else (scale * d_bias).astype(bias.dtype),
+    )
+    grads = tuple(sum_like(ct, x) for ct, x in zip(grads, (hidden, weight, bias), strict=True))
+    d_tw = sum_like(_dtoken_weights(labels, tw, unweighted, g, o), tw)
+    return (*grads, None, d_tw)
+
+
+_fused_in_forward.defvjp(_fused_in_forward_fwd, _fused_in_forward_bwd)
+
+
 # ----------------------------------------------------------------------------------------------
-# public API
+# validation and public API
+
+STRATEGIES = ("recompute", "in_forward")
+LAYOUTS = ("hv", "vh")
 
 
-def _prepare(name, hidden, weight, labels, bias, ignore_index, ls, z_loss, block_size):
-    hidden = jnp.asarray(hidden)
-    weight = jnp.asarray(weight)
-    labels = jnp.asarray(labels)
+def _check_block(name, arg, value):
+    if value is not None and (
+        isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1
+    ):
+        raise ValueError(f"{name}: `{arg}` must be None or an int >= 1; got {value!r}.")
+
+
+def _prepare(
+    name,
+    hidden,
+    weight,
+    labels,
+    bias,
+    token_weights,
+    weight_layout,
+    ignore_index,
+    label_smoothing,
+    label_smoothing_style,
+    z_loss,
+    logit_soft_cap,
+    strategy,
+    block_size,
+    token_block_size,
+    return_aux,
+    vocab_axis_name,
+):
+    """Trace-time checks; every message names the function, the argument, expected and got."""
+    hidden, weight, labels = jnp.asarray(hidden), jnp.asarray(weight), jnp.asarray(labels)
     bias = None if bias is None else jnp.asarray(bias)
-    _check_inputs(name, hidden, weight, labels, bias, ignore_index, ls, z_loss, block_size)
-    # One index dtype for the iota comparison (int8 could not count to V), as in cross_entropy.
-    labels = labels.astype(jnp.int64 if labels.dtype.itemsize == 8 else jnp.int32)
-    vocab = weight.shape[1]
-    block = default_block_size(vocab) if block_size is None else min(int(block_size), vocab)
-    ignore = None if ignore_index is None else int(ignore_index)
-    return hidden, weight, labels, bias, ignore, float(ls), float(z_loss), block
+    for arg, x in (("hidden", hidden), ("weight", weight), ("bias", bias)):
+        if x is not None and not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"{name}: `{arg}` must be a floating array; got dtype {x.dtype}.")
+    layout = static_choice(name, "weight_layout", weight_layout, LAYOUTS)
+    want = "[D, V]" if layout == "hv" else "[V, D]"
+    if hidden.ndim < 1:
+        raise ValueError(f"{name}: `hidden` must have shape [..., D]; got a scalar.")
+    if weight.ndim != 2:
+        raise ValueError(
+            f"{name}: `weight` must have shape {want}; got shape {tuple(weight.shape)}."
+        )
+    d_axis = 0 if layout == "hv" else 1
+    if hidden.shape[-1] != weight.shape[d_axis]:
+        raise ValueError(
+            f"{name}: the last axis of `hidden` must equal the D axis of `weight` {want}; got "
+            f"hidden {tuple(hidden.shape)} and weight {tuple(weight.shape)}."
+        )
+    local_v = weight.shape[1 - d_axis]
+    if local_v < 1:
+        raise ValueError(f"{name}: `weight` must have at least one vocabulary entry; got 0.")
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(
+            f"{name}: `labels` must hold integer class indices; got dtype {labels.dtype}. "
+            "Cast with `.astype(jnp.int32)` if the floats are whole numbers."
+        )
+    if tuple(labels.shape) != tuple(hidden.shape[:-1]):
+        raise ValueError(
+            f"{name}: `labels` must have the shape of `hidden` without its last axis, "
+            f"{tuple(hidden.shape[:-1])}; got {tuple(labels.shape)}."
+        )
+    if bias is not None and tuple(bias.shape) != (local_v,):
+        raise ValueError(
+            f"{name}: `bias` must have shape [V] = ({local_v},); got {tuple(bias.shape)}."
+        )
+    tw = None
+    if token_weights is not None:
+        tw = as_floating(name, "token_weights", token_weights)
+        if tuple(tw.shape) != tuple(labels.shape):
+            raise ValueError(
+                f"{name}: `token_weights` must have the shape of `labels`, "
+                f"{tuple(labels.shape)}; got {tuple(tw.shape)}."
+            )
+        tw = tw.reshape(-1)
+    ignore = static_ignore_index(name, ignore_index)
+    ls = static_float(name, "label_smoothing", label_smoothing, 0.0, 1.0)
+    style = static_choice(name, "label_smoothing_style", label_smoothing_style, SMOOTHING_STYLES)
+    zl = static_float(name, "z_loss", z_loss, 0.0, None)
+    cap = None
+    if logit_soft_cap is not None:
+        cap = static_float(name, "logit_soft_cap", logit_soft_cap, 0.0, None)
+        if cap == 0.0:
+            raise ValueError(f"{name}: `logit_soft_cap` must be None or > 0; got 0.0.")
+    strategy = static_choice(name, "strategy", strategy, STRATEGIES)
+    _check_block(name, "block_size", block_size)
+    _check_block(name, "token_block_size", token_block_size)
+    if not isinstance(return_aux, (bool, np.bool_)):
+        raise TypeError(f"{name}: `return_aux` must be True or False; got {return_aux!r}.")
+    vaxis = static_axis_name(name, vocab_axis_name)
+    vocab = global_class_count(name, vaxis, local_v)
+    block = default_block_size(local_v) if block_size is None else min(int(block_size), local_v)
+    n = math.prod(labels.shape)
+    token_block = (
+        default_token_block_size(local_v) if token_block_size is None else int(token_block_size)
+    )
+    token_block = max(1, min(token_block, n))
+    hit, flat, const = smoothing_terms(ls, style, vocab)
+    o = _Options(
+        vocab, layout, ignore, hit, flat, const, zl, cap, block, token_block, strategy,
+        bool(return_aux), vaxis,
+    )  # fmt: skip
+    h2 = hidden.reshape(-1, hidden.shape[-1])
+    return h2, weight, bias, index_dtype(labels).reshape(-1), tw, o
+
+
+def _reshape_out(loss, aux, shape):
+    loss = loss.reshape(shape)
+    if aux is None:
+        return loss
+    return loss, LinearCrossEntropyAux(*(x.reshape(shape) for x in aux))
 
 
 def linear_cross_entropy(
@@ -363,48 +669,96 @@ def linear_cross_entropy(
     labels: ArrayLike,
     *,
     bias: ArrayLike | None = None,
+    weight_layout: str = "hv",
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
+    label_smoothing_style: str = "uniform",
     z_loss: float = 0.0,
+    logit_soft_cap: float | None = None,
+    token_weights: ArrayLike | None = None,
+    return_aux: bool = False,
+    strategy: str = DEFAULT_STRATEGY,
     block_size: int | None = None,
-) -> jax.Array:
-    """Per-token cross-entropy of ``hidden @ weight + bias`` without materialising the logits.
+    token_block_size: int | None = None,
+    vocab_axis_name: str | tuple[str, ...] | None = None,
+) -> jax.Array | tuple[jax.Array, LinearCrossEntropyAux]:
+    """Per-token cross-entropy of the logits ``hidden @ weight + bias`` without materialising them.
 
-    Equal (to float32 rounding) to ``sparse_softmax_cross_entropy(hidden @ weight + bias, labels,
-    ignore_index=..., label_smoothing=..., z_loss=...)`` in value and in every gradient, with a
-    peak temporary memory of a few ``[tokens, block_size]`` buffers instead of several
-    ``[tokens, vocab]`` ones. See the module docstring for the algorithm.
+    With ``z = cap * tanh((hidden @ W + bias) / cap)`` (no cap when ``logit_soft_cap=None``),
+    ``lse = logsumexp(z)`` and the smoothed target ``t`` (one-hot when ``label_smoothing=0``)::
+
+        loss = token_weight * (-sum(t * log_softmax(z)) - H(t) + z_loss * lse ** 2)
+
+    ``label_smoothing_style="uniform"`` is PyTorch's and Keras' ``t = (1 - ls) onehot + ls / V``
+    with ``H = 0``; ``"others"`` is T5X's and praxis': ``1 - ls`` on the label, ``ls / (V - 1)``
+    on each other class, and ``H(t)`` the target's entropy, so the minimum loss is 0. The value
+    and every gradient equal (to float32 rounding) those of
+    :func:`~jaxloss.ops.sparse_softmax_cross_entropy` on the materialised logits, with a few
+    ``[tokens, block]`` buffers instead of several ``[tokens, vocab]`` ones.
 
     Args:
       hidden: ``[..., D]`` float activations (any leading token axes; bfloat16 is fine).
-      weight: ``[D, V]`` float projection (the transpose of a ``torch.nn.Linear`` weight).
-      labels: integer class indices of shape ``hidden.shape[:-1]``.
+      weight: the projection, ``[D, V]`` for ``weight_layout="hv"`` (the transpose of a
+        ``torch.nn.Linear`` weight) or ``[V, D]`` for ``"vh"`` (a tied input embedding table, used
+        as it is: no transpose is copied).
+      labels: integer class indices of shape ``hidden.shape[:-1]`` (global ids, also when the
+        vocabulary is sharded).
       bias: optional ``[V]`` bias.
+      weight_layout: ``"hv"`` or ``"vh"``, see ``weight``.
       ignore_index: tokens whose label equals it get a loss of exactly 0 and a zero gradient.
-      label_smoothing: ``ls`` in ``[0, 1]``; the target is ``(1 - ls) * onehot + ls / V``.
-      z_loss: ``>= 0``; adds ``z_loss * logsumexp(z)**2`` (the PaLM auxiliary loss).
-      block_size: vocabulary columns per block; ``None`` picks :func:`default_block_size`. The
-        vocabulary need not be a multiple of it (the last block is a smaller one).
+      label_smoothing: ``ls`` in ``[0, 1]``.
+      label_smoothing_style: ``"uniform"`` or ``"others"``, see above.
+      z_loss: ``>= 0``; adds ``z_loss * lse**2`` (the PaLM auxiliary loss).
+      logit_soft_cap: ``None`` or ``> 0``: logits pass through ``cap * tanh(z / cap)`` (Gemma 2)
+        in the forward and the backward alike.
+      token_weights: optional float weights of shape ``labels.shape``, multiplying each token's
+        loss. Differentiable.
+      return_aux: also return a :class:`LinearCrossEntropyAux` (per-token ``lse``, ``argmax``,
+        ``correct`` and ``label_logprob``) computed in the same pass over the vocabulary.
+      strategy: how the gradient is computed (both give the same values and gradients):
+
+        * ``"recompute"``: the backward recomputes each block's logits (4 matmuls in all); the
+          only residual is the per-token ``lse``. Least memory.
+        * ``"in_forward"``: the forward takes chunks of ``token_block_size`` tokens against the
+          whole vocabulary and computes the gradients at once (3 matmuls); the residual is the
+          size of the gradients (``d_weight`` in float32). The backward then needs one cotangent
+          for every contributing token (any mean or sum of the loss, with weights passed as
+          ``token_weights`` and padding as ``ignore_index``); otherwise ``d_weight`` and
+          ``d_bias`` are NaN. The auxiliary outputs carry no gradient in this mode.
+
+        The default is the faster one on the benchmark (``benchmarks/results``).
+      block_size: vocabulary columns per block (``"recompute"``); ``None`` picks
+        :func:`default_block_size`. The vocabulary need not be a multiple of it.
+      token_block_size: tokens per chunk (``"in_forward"``); ``None`` picks
+        :func:`default_token_block_size`.
+      vocab_axis_name: inside ``jax.shard_map``, the mesh axis (or axes) the vocabulary axis of
+        ``weight`` (and ``bias``) is split over, ``hidden`` and ``labels`` being replicated over
+        it. Each device streams its own slice; the per-token statistics are combined with
+        ``[tokens]``-sized ``pmax``/``psum``; the loss (and aux) come back replicated over that
+        axis. The backward's only collective is the ``psum`` of ``d_hidden`` over that axis (the
+        transpose of ``hidden``'s replication), never a ``[tokens, vocab]`` one.
 
     Returns:
-      The per-token loss, shape ``hidden.shape[:-1]``; float32 (float64 for float64 operands).
+      The per-token loss, shape ``hidden.shape[:-1]``, float32 (float64 for float64 operands);
+      with ``return_aux=True``, ``(loss, aux)``.
 
     Raises:
-      TypeError: non-float ``hidden``/``weight``/``bias``, non-integer ``labels``, a traced option.
-      ValueError: shapes that do not line up, an option out of range.
+      TypeError: non-float ``hidden``/``weight``/``bias``/``token_weights``, non-integer
+        ``labels``, a traced option.
+      ValueError: shapes that do not line up, an option out of range or unknown, a
+        ``vocab_axis_name`` that the enclosing ``shard_map`` does not bind.
 
     Notes:
       * Precision: the matmuls run on the operands' dtype with ``preferred_element_type=float32``;
-        the logsumexp and the loss are float32; ``d_hidden`` and ``d_bias`` are accumulated across
-        blocks in float32. Each gradient comes back in its operand's dtype.
-      * A label outside ``[0, V)`` that is not ``ignore_index`` cannot be caught under ``jit``: as
-        in :func:`~jaxloss.ops.sparse_softmax_cross_entropy`, its loss is ``NaN`` and so is its
+        the logsumexp and the loss are float32; ``d_hidden`` and ``d_bias`` are accumulated in
+        float32. Each gradient comes back in its operand's dtype.
+      * A label outside ``[0, V)`` that is not ``ignore_index`` cannot be caught under ``jit``:
+        as in :func:`~jaxloss.ops.sparse_softmax_cross_entropy`, its loss is ``NaN`` and so is its
         gradient (which, through ``d_weight``, poisons the whole weight gradient, exactly as the
         unfused composition does): loud rather than silently wrong.
-      * Reverse mode only (``jax.custom_vjp``). For forward-mode autodiff (``jax.jvp``,
-        ``jax.jacfwd``, ``jax.hessian``) use :func:`linear_cross_entropy_jvp`, same signature.
-      * ``ignore_index``, ``label_smoothing``, ``z_loss`` and ``block_size`` are static Python
-        values (part of the compiled program).
+      * Reverse mode only (``jax.custom_vjp``). For forward-mode autodiff use
+        :func:`linear_cross_entropy_jvp`.
+      * Every option except the arrays is a static Python value (part of the compiled program).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -417,14 +771,29 @@ def linear_cross_entropy(
       (2, 3)
       >>> print(f"{float(loss[0, 0]):.4f} {float(loss[1, 2]):.1f}")  # log(10), then ignored
       2.3026 0.0
+
+      Token accuracy and label log-probabilities from the same pass:
+
+      >>> weight = jnp.eye(4)                     # [V, D] = [D, V]: class k scores hidden[k]
+      >>> hidden = jnp.array([[3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0]])
+      >>> loss, aux = linear_cross_entropy(hidden, weight, jnp.array([0, 1]), weight_layout="vh",
+      ...                                  return_aux=True)
+      >>> aux.argmax, aux.correct
+      (Array([0, 2], dtype=int32), Array([ True, False], dtype=bool))
+      >>> bool(jnp.allclose(aux.label_logprob, -loss))  # the loss is -log p(label) here
+      True
     """
-    args = _prepare(
-        _NAME, hidden, weight, labels, bias, ignore_index, label_smoothing, z_loss, block_size
-    )
-    hidden, weight, labels, bias, ignore, ls, zl, block = args
-    h2 = hidden.reshape(-1, hidden.shape[-1])
-    loss = _fused(h2, weight, bias, labels.reshape(-1), ignore, ls, zl, block)
-    return loss.reshape(hidden.shape[:-1])
+    h2, weight, bias, labels2, tw, o = _prepare(
+        _NAME, hidden, weight, labels, bias, token_weights, weight_layout, ignore_index,
+        label_smoothing, label_smoothing_style, z_loss, logit_soft_cap, strategy, block_size,
+        token_block_size, return_aux, vocab_axis_name,
+    )  # fmt: skip
+    if o.strategy == "recompute":
+        loss, aux = _fused(h2, weight, bias, labels2, tw, o)
+    else:
+        loss, aux = _fused_in_forward(h2, weight, bias, labels2, tw, o)
+        aux = None if aux is None else lax.stop_gradient(aux)
+    return _reshape_out(loss, aux, jnp.shape(labels))
 
 
 def linear_cross_entropy_jvp(
@@ -433,19 +802,26 @@ def linear_cross_entropy_jvp(
     labels: ArrayLike,
     *,
     bias: ArrayLike | None = None,
+    weight_layout: str = "hv",
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
+    label_smoothing_style: str = "uniform",
     z_loss: float = 0.0,
+    logit_soft_cap: float | None = None,
+    token_weights: ArrayLike | None = None,
+    return_aux: bool = False,
     block_size: int | None = None,
-) -> jax.Array:
+) -> jax.Array | tuple[jax.Array, LinearCrossEntropyAux]:
     """:func:`linear_cross_entropy` with every autodiff mode (no ``custom_vjp``).
 
     The same blocked forward, written as plain differentiable JAX with each block under
-    ``jax.checkpoint``: same signature and values, and it works under ``jax.jvp``, ``jax.jacfwd``,
+    ``jax.checkpoint``: same values, and it works under ``jax.jvp``, ``jax.jacfwd``,
     ``jax.hessian`` and forward-over-reverse Hessian-vector products. Forward mode streams the
     tangents block by block (no ``[tokens, vocab]`` array); reverse mode recomputes each block
     like the fused kernel but is slower (autodiff accumulates ``d_weight`` through a full-size
-    buffer per block), so prefer :func:`linear_cross_entropy` for training.
+    buffer per block), so prefer :func:`linear_cross_entropy` for training. It takes every
+    option of :func:`linear_cross_entropy` except ``strategy``, ``token_block_size`` and
+    ``vocab_axis_name``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -455,18 +831,75 @@ def linear_cross_entropy_jvp(
       >>> print(f"{float(primal[0]):.4f} {float(tangent[0]):.1f}")  # log(5); zero weights
       1.6094 0.0
     """
-    args = _prepare(
-        _NAME + "_jvp",
-        hidden,
-        weight,
-        labels,
-        bias,
-        ignore_index,
-        label_smoothing,
-        z_loss,
-        block_size,
-    )
-    hidden, weight, labels, bias, ignore, ls, zl, block = args
-    h2 = hidden.reshape(-1, hidden.shape[-1])
-    loss, _ = _forward(h2, weight, bias, labels.reshape(-1), ignore, ls, zl, block, remat=True)
-    return loss.reshape(hidden.shape[:-1])
+    h2, weight, bias, labels2, tw, o = _prepare(
+        _NAME + "_jvp", hidden, weight, labels, bias, token_weights, weight_layout, ignore_index,
+        label_smoothing, label_smoothing_style, z_loss, logit_soft_cap, "recompute", block_size,
+        None, return_aux, None,
+    )  # fmt: skip
+    loss, _, _, aux = _forward(h2, weight, bias, labels2, tw, o, remat=True)
+    return _reshape_out(loss, aux, jnp.shape(labels))
+
+
+def causal_lm_shift(
+    tokens: ArrayLike,
+    *,
+    ignore_index: int = -100,
+    valid: ArrayLike | None = None,
+    axis: int = -1,
+) -> jax.Array:
+    """Next-token labels for a causal language model: position ``t`` is trained to predict ``t+1``.
+
+    ``labels[..., t] = tokens[..., t + 1]`` along ``axis``, and the last position, which has no
+    next token, gets ``ignore_index``; so does every position whose next token is not ``valid``
+    (padding). The sequence keeps its length, so the hidden states of every position pair with
+    the result as they are (no ``[:, :-1]`` slice, no copy of the activations, and the sequence
+    axis stays divisible for sharding).
+
+    Args:
+      tokens: integer token ids, e.g. ``[batch, seq]``.
+      ignore_index: the label given to positions without a next token to predict.
+      valid: optional boolean mask of ``tokens``' shape, False on padding.
+      axis: the sequence axis.
+
+    Returns:
+      int32 labels of ``tokens``' shape (int64 stays int64).
+
+    Raises:
+      TypeError: non-integer ``tokens``, a non-int ``ignore_index``.
+      ValueError: ``valid`` of another shape, a bad ``axis``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.ops import causal_lm_shift
+      >>> causal_lm_shift(jnp.array([[5, 6, 7, 0]]), valid=jnp.array([[1, 1, 1, 0]]) > 0)
+      Array([[   6,    7, -100, -100]], dtype=int32)
+    """
+    name = "causal_lm_shift"
+    tokens = jnp.asarray(tokens)
+    if not jnp.issubdtype(tokens.dtype, jnp.integer):
+        raise TypeError(f"{name}: `tokens` must hold integer token ids; got dtype {tokens.dtype}.")
+    ignore = static_ignore_index(name, ignore_index)
+    if ignore is None:
+        raise TypeError(f"{name}: `ignore_index` must be a Python int; got None.")
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{name}: `axis` must be an int; got {axis!r}.")
+    if not -tokens.ndim <= axis < tokens.ndim:
+        raise ValueError(
+            f"{name}: `axis`={axis} is out of range for `tokens` of rank {tokens.ndim}."
+        )
+    axis = int(axis) % tokens.ndim
+    tokens = index_dtype(tokens)
+    fill = jnp.full_like(lax.slice_in_dim(tokens, 0, 1, axis=axis), ignore)
+    labels = jnp.concatenate([lax.slice_in_dim(tokens, 1, None, axis=axis), fill], axis=axis)
+    if valid is not None:
+        valid = jnp.asarray(valid)
+        if valid.shape != tokens.shape:
+            raise ValueError(
+                f"{name}: `valid` must have the shape of `tokens`, {tokens.shape}; "
+                f"got {valid.shape}."
+            )
+        nxt = jnp.concatenate(
+            [lax.slice_in_dim(valid, 1, None, axis=axis), jnp.zeros_like(fill, bool)], axis=axis
+        )
+        labels = jnp.where(nxt.astype(bool), labels, ignore)
+    return labels

@@ -19,20 +19,16 @@ tokens, exactly as Keras' ``SparseCategoricalCrossentropy(ignore_class=...)`` do
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss._loss import Loss
-from jaxloss._registry import register
+from jaxloss import _checks as c
+from jaxloss._loss import Loss, option
 from jaxloss.ops.linear_cross_entropy import linear_cross_entropy
-
-__all__ = ["LinearCrossEntropy", "linear_crossentropy"]
 
 
 def _unpack(owner: str, y_pred: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
@@ -96,8 +92,9 @@ def linear_crossentropy(
     )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class LinearCrossEntropy(Loss):
+class LinearCrossEntropy(
+    Loss, function=linear_crossentropy, inputs="linear_head", default_name="linear_cross_entropy"
+):
     """Fused language-model-head loss: ``hidden @ weight (+ bias)`` then sparse cross-entropy.
 
     Equal to ``SparseCategoricalCrossentropy(from_logits=True)`` on ``hidden @ weight + bias``
@@ -132,38 +129,13 @@ class LinearCrossEntropy(Loss):
       (4, 10)
     """
 
-    ignore_class: int | None = None
-    label_smoothing: float = 0.0
-    z_loss: float = 0.0
-    block_size: int | None = None
+    ignore_class: int | None = option(None, c.OPTIONAL_INT)
+    label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
+    z_loss: float = option(0.0, c.NON_NEGATIVE)
+    block_size: int | None = option(None, c.POSITIVE_INT.optional())
 
-    default_name = "linear_cross_entropy"
-    function = staticmethod(linear_crossentropy)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        owner = type(self).__name__
-        ic = self.ignore_class
-        if ic is not None and (isinstance(ic, bool) or not isinstance(ic, (int, np.integer))):
-            raise ValueError(f"{owner}: `ignore_class` must be None or an int; got {ic!r}.")
-        for option, hi in (("label_smoothing", 1.0), ("z_loss", None)):
-            value = getattr(self, option)
-            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-                value, bool
-            )
-            ok = ok and value >= 0.0 and (hi is None or value <= hi)
-            if not ok:
-                rng = "a float in [0, 1]" if hi is not None else "a float >= 0"
-                raise ValueError(f"{owner}: `{option}` must be {rng}; got {value!r}.")
-            object.__setattr__(self, option, float(value))
-        bs = self.block_size
-        if bs is not None and (
-            isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1
-        ):
-            raise ValueError(f"{owner}: `block_size` must be None or an int >= 1; got {bs!r}.")
-
-    def mask(self, y_true: jax.Array, y_pred: Any) -> jax.Array | None:
-        del y_pred
+    def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> Any:
+        del y_pred, values, inputs
         if self.ignore_class is None:
             return None
         return jnp.asarray(y_true) != self.ignore_class
@@ -179,6 +151,3 @@ class LinearCrossEntropy(Loss):
             operands = tuple(None if x is None else x.astype(self.compute_dtype) for x in operands)
         hidden, weight, bias = operands
         return jnp.asarray(y_true), (hidden, weight) if bias is None else (hidden, weight, bias)
-
-
-register(linear_crossentropy, LinearCrossEntropy, inputs="linear_head")

@@ -7,17 +7,12 @@ gradient); this module adds Keras 3's input conventions and the class handle. Th
 
 from __future__ import annotations
 
-import dataclasses
-import operator
-from typing import Any, ClassVar
-
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _validation as v
-from jaxloss._loss import Loss
-from jaxloss._registry import register
+from jaxloss import _checks as c
+from jaxloss._loss import Loss, option
 from jaxloss.ops import ctc as _ctc
 
 
@@ -70,8 +65,8 @@ def ctc(
     """
     name = "ctc"
     y_true = jnp.asarray(y_true)
-    y_pred = v.as_float(y_pred)
-    v.check_integer(name, "y_true", y_true)
+    y_pred = c.as_float(y_pred)
+    c.check_integer(name, "y_true", y_true)
     if y_true.ndim != 2:
         raise ValueError(
             f"{name}: `y_true` must have shape (batch_size, max_length) with integer labels; "
@@ -100,16 +95,7 @@ def ctc(
     )
 
 
-def _is_int(value: Any) -> bool:
-    try:
-        operator.index(value)
-    except TypeError:
-        return False
-    return not isinstance(value, bool)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class CTC(Loss):
+class CTC(Loss, function=ctc, inputs="ctc"):
     """Class handle of :func:`ctc` (``keras.losses.CTC``).
 
     Args:
@@ -133,19 +119,6 @@ class CTC(Loss):
       6.0797
     """
 
-    blank_id: int = 0
-    pad_id: int | None = None
-    zero_infinity: bool = False
-    default_name: ClassVar[str] = "ctc"
-    function: ClassVar = staticmethod(ctc)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        v.check_option(self, "blank_id", _is_int(self.blank_id), "an int")
-        v.check_option(
-            self, "pad_id", self.pad_id is None or _is_int(self.pad_id), "None or an int"
-        )
-        v.check_option(self, "zero_infinity", isinstance(self.zero_infinity, bool), "a bool")
-
-
-register(ctc, CTC, inputs="ctc")
+    blank_id: int = option(0, c.INT)
+    pad_id: int | None = option(None, c.OPTIONAL_INT)
+    zero_infinity: bool = option(False, c.BOOL)

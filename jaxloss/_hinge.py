@@ -7,16 +7,12 @@ array is mapped by ``2 y - 1`` (a batch mixing both conventions is taken as ``{-
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar
-
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _validation as v
+from jaxloss import _checks as c
 from jaxloss._loss import Loss
-from jaxloss._registry import register
 
 
 def _to_signed_labels(y_true: jax.Array) -> jax.Array:
@@ -45,9 +41,19 @@ def hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     Notes:
       The gradient is 0 where the margin is met and ``-y_true / d`` elsewhere.
     """
-    y_true, y_pred = v.match_shapes("hinge", y_true, y_pred)
+    y_true, y_pred = c.match_shapes("hinge", y_true, y_pred)
     y_true = _to_signed_labels(y_true)
     return jnp.mean(jnp.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+
+
+class Hinge(Loss, function=hinge, inputs="binary"):
+    """Class handle of :func:`hinge`.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(f"{float(jaxloss.Hinge()([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.1f}")
+      1.3
+    """
 
 
 def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
@@ -68,9 +74,20 @@ def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
       >>> jaxloss.squared_hinge([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])
       Array([1.46, 2.26], dtype=float32)
     """
-    y_true, y_pred = v.match_shapes("squared_hinge", y_true, y_pred)
+    y_true, y_pred = c.match_shapes("squared_hinge", y_true, y_pred)
     y_true = _to_signed_labels(y_true)
     return jnp.mean(jnp.square(jnp.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
+
+
+class SquaredHinge(Loss, function=squared_hinge, inputs="binary"):
+    """Class handle of :func:`squared_hinge`.
+
+    Examples:
+      >>> import jaxloss
+      >>> loss = jaxloss.SquaredHinge()
+      >>> print(f"{float(loss([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.2f}")
+      1.86
+    """
 
 
 def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
@@ -94,43 +111,13 @@ def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
       >>> jaxloss.categorical_hinge([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])
       Array([1.2, 1.6], dtype=float32)
     """
-    y_true, y_pred = v.match_shapes("categorical_hinge", y_true, y_pred)
+    y_true, y_pred = c.match_shapes("categorical_hinge", y_true, y_pred)
     positive = jnp.sum(y_true * y_pred, axis=-1)
     negative = jnp.max((1.0 - y_true) * y_pred, axis=-1)
     return jnp.maximum(negative - positive + 1.0, 0.0)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Hinge(Loss):
-    """Class handle of :func:`hinge`.
-
-    Examples:
-      >>> import jaxloss
-      >>> print(f"{float(jaxloss.Hinge()([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.1f}")
-      1.3
-    """
-
-    default_name: ClassVar[str] = "hinge"
-    function: ClassVar = staticmethod(hinge)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SquaredHinge(Loss):
-    """Class handle of :func:`squared_hinge`.
-
-    Examples:
-      >>> import jaxloss
-      >>> loss = jaxloss.SquaredHinge()
-      >>> print(f"{float(loss([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.2f}")
-      1.86
-    """
-
-    default_name: ClassVar[str] = "squared_hinge"
-    function: ClassVar = staticmethod(squared_hinge)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class CategoricalHinge(Loss):
+class CategoricalHinge(Loss, function=categorical_hinge, inputs="categorical"):
     """Class handle of :func:`categorical_hinge`.
 
     Examples:
@@ -139,11 +126,3 @@ class CategoricalHinge(Loss):
       >>> print(f"{float(loss([[0., 1.], [0., 0.]], [[0.6, 0.4], [0.4, 0.6]])):.1f}")
       1.4
     """
-
-    default_name: ClassVar[str] = "categorical_hinge"
-    function: ClassVar = staticmethod(categorical_hinge)
-
-
-register(hinge, Hinge, inputs="binary")
-register(squared_hinge, SquaredHinge, inputs="binary")
-register(categorical_hinge, CategoricalHinge, inputs="categorical")
