@@ -40,7 +40,10 @@ __all__: list[str] = [
     "ctc_loss",
     "ctc_loss_jvp",
     # linear cross-entropy (issue 6)
+    "LinearCrossEntropyAux",
+    "causal_lm_shift",
     "default_block_size",
+    "default_token_block_size",
     "linear_cross_entropy",
     "linear_cross_entropy_jvp",
 ]
