@@ -155,7 +155,7 @@ def smoothing_terms(ls: float, style: str, num_classes: int) -> tuple[float, flo
     low = ls / (num_classes - 1)
     conf = 1.0 - ls
     entropy = -(conf * math.log(conf) if conf > 0 else 0.0) - ls * math.log(low)
-    return conf - low, low, -entropy
+    return conf - low, low, entropy
 
 
 # ----------------------------------------------------------------------------------------------
