@@ -14,12 +14,14 @@ emission columns (blank and labels) are gathered from the logits once, ``[time, 
 never through a ``[batch, labels, classes]`` one-hot; the per-frame log-normaliser is one
 ``logsumexp`` over the classes.
 
-Memory. The forward saves the label states' alpha table ``[time, batch, L]`` (half of the
-``2L+1``-state alpha table: on every valid frame the occupancies of all states sum to 1, so the
-blank states' total is ``1 -`` the label states') and the log-normalisers ``[batch, time]``; the
-logits are alive anyway. The backward re-gathers the emissions from the logits (a transient the
-size of the alpha table), runs the beta recursion as a reverse scan, turns alpha and beta into
-label-state occupancies and writes each frame's gradient ``softmax - occupancy`` straight into the
+Memory. The forward saves the alpha table of all ``2L+1`` states (blank ``[time, batch, L+1]``
+and labels ``[time, batch, L]``) and the log-normalisers ``[batch, time]``; the logits are alive
+anyway. The blank states' occupancy is summed from their own alphas and betas rather than taken as
+``1 -`` the label states' (which would halve the table): that difference loses about
+``|log-likelihood| * eps`` to cancellation, all of it landing on the blank's gradient. The
+backward re-gathers the emissions from the logits (a transient the size of the alpha table), runs
+the beta recursion as a reverse scan, turns alpha and beta into occupancies and writes each
+frame's gradient ``softmax - occupancy`` straight into the
 gradient buffer: no beta or occupancy table is ever built, and nothing
 ``[batch, time, classes]``-sized besides the gradient itself. (Unrolling the scans, a
 ``[labels, batch]`` layout, per-frame gathers and a one-hot class mapping were all measured and
@@ -172,7 +174,8 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool, fa
     """Forward recursion over all frames.
 
     Returns the alphas after each row's last valid frame (blank [B, N+1], label [B, N]) and, with
-    ``store``, what the backward needs: the label states' alpha table [T, B, N] and lse [B, T].
+    ``store``, what the backward needs: the alpha tables (blank [T, B, N+1], label [T, B, N]) and
+    lse [B, T].
     ``fast=False`` uses the autodiff-safe :func:`_lae` (for :func:`ctc_loss_jvp`).
     """
     lae = _lae_fast if fast else _lae
@@ -192,7 +195,8 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool, fa
         new_label = e_label + lae(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
         new_blank = jnp.where(valid_t[:, None], new_blank, a_blank)
         new_label = jnp.where(valid_t[:, None], new_label, a_label)
-        return (new_blank, new_label), (new_label if store else None)
+        out = (new_blank, new_label) if store else None
+        return (new_blank, new_label), out
 
     init = (
         jnp.full((batch, n + 1), _NEG, dtype).at[:, 0].set(0.0),
@@ -240,7 +244,7 @@ def _ctc_core_bwd(blank, res, g):
     batch, time, _ = logits.shape
     n = lab.shape[1]
     dtype = logits.dtype
-    a_label_t, lse = tables
+    (a_blank_t, a_label_t), lse = tables
     infeasible = ll < _NEG / 2
     g = jnp.where(infeasible, 0.0, g).astype(dtype)
     # An infeasible row has alpha or beta at the sentinel in every state, so with ll := 0 its
@@ -258,7 +262,7 @@ def _ctc_core_bwd(blank, res, g):
 
     def body(carry, xs):
         b_blank, b_label, grad = carry  # beta at t+1 (including its emission), grad buffer
-        t, a_label, e_blank, e_label, valid_t, last_t = xs
+        t, a_blank, a_label, e_blank, e_label, valid_t, last_t = xs
         valid_t, last_t = valid_t[:, None], last_t[:, None]
         # c: log-probability of finishing from each state at t, excluding the emission at t.
         r = _lae_fast(b_blank, _pad_back(b_label))
@@ -266,15 +270,21 @@ def _ctc_core_bwd(blank, res, g):
         c_blank = jnp.where(last_t, end_blank, jnp.where(valid_t, r, _NEG))
         c_label = jnp.where(last_t, end_label, jnp.where(valid_t, c_label, _NEG))
         # Occupancies: alpha_t already includes the emission at t once. On a valid frame every
-        # alignment is in exactly one state, so the blank states hold 1 - (the label states'):
-        # no alpha of the blank states is needed, and every gradient row sums to exactly 0.
-        occ_label = jnp.exp(a_label + c_label - ll)
-        occ_blank = jnp.where(valid_t[:, 0], 1.0 - jnp.sum(occ_label, axis=1), 0.0)
+        # alignment is in exactly one state, so alpha * beta / P is normalised over the frame's
+        # states: that divides out the rounding alpha_t + beta_t - ll shares across the frame
+        # (about |ll| * eps), and the blank's total is summed from its own states rather than
+        # taken as 1 - (the label states'), a difference that would put that rounding (even a
+        # negative occupancy) on the blank's gradient where the exact value is tiny.
+        w_blank = jnp.exp(a_blank + c_blank - ll)
+        w_label = jnp.exp(a_label + c_label - ll)
+        total = jnp.sum(w_blank, axis=1) + jnp.sum(w_label, axis=1)
+        # total is 1 up to rounding; 0 only in an infeasible row, whose g is 0
+        scale = jnp.where(valid_t[:, 0] & (total > 0), g / jnp.maximum(total, 1e-30), 0.0)
         # d(-ll)/d logits = softmax - occupancy on valid frames: this frame's gradient, written
         # in place into the output buffer (no occupancy table is ever built).
         grad_t = jnp.exp(_frame(logits, t) - lse[:, t, None]) * jnp.where(valid_t, g[:, None], 0.0)
-        grad_t = grad_t.at[rows, lab].add(-occ_label * g[:, None], mode="drop")
-        grad_t = grad_t.at[:, blank].add(-occ_blank * g)
+        grad_t = grad_t.at[rows, lab].add(-w_label * scale[:, None], mode="drop")
+        grad_t = grad_t.at[:, blank].add(-jnp.sum(w_blank, axis=1) * scale)
         grad = lax.dynamic_update_index_in_dim(grad, grad_t, t, axis=1)
         return (e_blank + c_blank, e_label + c_label, grad), None
 
@@ -283,7 +293,7 @@ def _ctc_core_bwd(blank, res, g):
         jnp.full((batch, n), _NEG, dtype),
         jnp.zeros_like(logits),
     )
-    xs = (t_idx, a_label_t, e_blank, e_label, valid, last)
+    xs = (t_idx, a_blank_t, a_label_t, e_blank, e_label, valid, last)
     (_, _, grad), _ = lax.scan(body, init, xs, reverse=True)
     return grad, None, None, None, None
 
