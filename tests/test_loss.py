@@ -1,6 +1,7 @@
 """The Loss base class: frozen dataclasses, user subclasses, dtype policy, config, jit caching."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -40,14 +41,13 @@ def test_user_subclass_gets_reductions_and_sample_weights():
 
 
 def test_user_subclass_with_options_and_mask():
-    @dataclasses.dataclass(frozen=True, kw_only=True)
     class ScaledAbs(jaxloss.Loss):
         scale: float = 1.0
 
         def call(self, y_true, y_pred):
             return self.scale * jnp.abs(y_pred - y_true)
 
-        def mask(self, y_true, y_pred):
+        def mask(self, y_true, y_pred, values):
             return y_true >= 0
 
     y_true = np.array([1.0, -1.0, 2.0, -1.0])
@@ -69,8 +69,9 @@ def test_losses_are_frozen_hashable_and_equal_by_value():
     assert a != jaxloss.Huber(delta=3.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.delta = 5.0
-    with pytest.raises(TypeError):
-        jaxloss.Huber(2.0)  # keyword-only
+    assert jaxloss.Huber(2.0) == jaxloss.Huber(delta=2.0)  # Keras' positional order
+    with pytest.raises(TypeError, match="multiple values"):
+        jaxloss.Huber(2.0, delta=1.0)
 
 
 def test_default_names_follow_keras():
@@ -172,7 +173,12 @@ def test_loss_function_wrapper_forwards_kwargs_and_round_trips():
     expected = 0.5 * np.abs(Y_PRED.astype(np.float64) - Y_TRUE).sum()
     np.testing.assert_allclose(loss(Y_TRUE, Y_PRED), expected, rtol=1e-6)
     assert hash(loss) == hash(jaxloss.LossFunctionWrapper(scaled_l1, scale=0.5, reduction="sum"))
-    assert jaxloss.LossFunctionWrapper.from_config(loss.get_config()) == loss
+    custom = {"scaled_l1": scaled_l1}
+    assert jaxloss.LossFunctionWrapper.from_config(loss.get_config(), custom) == loss
+    text = json.dumps(jaxloss.serialize(loss))
+    assert jaxloss.deserialize(json.loads(text), custom_objects=custom) == loss
+    with pytest.raises(ValueError, match="Unknown loss identifier 'scaled_l1'"):
+        jaxloss.deserialize(json.loads(text))
 
     by_name = jaxloss.LossFunctionWrapper("mse", reduction="none")
     assert by_name.fn is jaxloss.mean_squared_error

@@ -398,9 +398,9 @@ def test_options_are_validated_and_configs_round_trip():
         jaxloss.BinaryFocalCrossentropy(alpha=2.0)
     with pytest.raises(ValueError, match="`gamma` must be"):
         jaxloss.CategoricalFocalCrossentropy(gamma=-1.0)
-    with pytest.raises(ValueError, match="`class_weight` must be"):
+    with pytest.raises(TypeError, match="`class_weight` must be"):
         jaxloss.SparseCategoricalCrossentropy(class_weight=[[1.0]])
-    with pytest.raises(ValueError, match="`ignore_class` must be"):
+    with pytest.raises(TypeError, match="`ignore_class` must be"):
         jaxloss.SparseCategoricalCrossentropy(ignore_class=1.5)
     with pytest.raises(TypeError, match="`y_true` must hold integer"):
         jaxloss.sparse_categorical_crossentropy(np.array([0.0, 1.0]), _probs((2, C)))

@@ -245,13 +245,13 @@ def test_keras_rank_rule_lines_up_batch_with_batch_by_one():
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: jaxloss.Huber(delta=0.0), r"Huber: `delta` must be > 0; got 0.0"),
-        (lambda: jaxloss.Huber(delta=-1.0), r"`delta` must be > 0"),
-        (lambda: jaxloss.Tversky(alpha=-0.1), r"Tversky: `alpha` must be >= 0"),
-        (lambda: jaxloss.Tversky(beta=-2), r"`beta` must be >= 0"),
+        (lambda: jaxloss.Huber(delta=0.0), r"Huber: `delta` must be a float > 0; got 0.0"),
+        (lambda: jaxloss.Huber(delta=-1.0), r"`delta` must be a float > 0"),
+        (lambda: jaxloss.Tversky(alpha=-0.1), r"Tversky: `alpha` must be a float >= 0"),
+        (lambda: jaxloss.Tversky(beta=-2), r"`beta` must be a float >= 0"),
         (lambda: jaxloss.Dice(axis="x"), r"Dice: `axis` must be None, an int or a tuple"),
         (lambda: jaxloss.CosineSimilarity(axis=1.5), r"CosineSimilarity: `axis` must be an int"),
-        (lambda: jaxloss.huber([1.0], [2.0], delta=0), r"huber: `delta` must be > 0"),
+        (lambda: jaxloss.huber([1.0], [2.0], delta=0), r"huber: `delta` must be a float > 0"),
         (
             lambda: jaxloss.cosine_similarity(np.ones((2, 3)), np.ones((2, 3)), axis=2),
             "out of range",

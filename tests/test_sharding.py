@@ -16,8 +16,6 @@ compared with an independent float64 NumPy formula for the global batch, under:
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,14 +49,13 @@ needs_scce = pytest.mark.skipif(
 )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class MissingTargetMeanSquaredError(jaxloss.Loss):
     """MSE that skips samples whose target is NaN (a "missing label"), via the ``mask`` hook."""
 
     def call(self, y_true, y_pred):
         return jnp.mean(jnp.square(jnp.nan_to_num(y_true) - y_pred), axis=-1)
 
-    def mask(self, y_true, y_pred):
+    def mask(self, y_true, y_pred, values):
         return ~jnp.isnan(y_true[..., 0])
 
 

@@ -26,14 +26,13 @@ IGNORE = -1
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean_with_sample_weight", "none")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class MissingTargetMeanSquaredError(jaxloss.Loss):
     """MSE that skips samples whose target is NaN, via the ``mask`` hook."""
 
     def call(self, y_true, y_pred):
         return jnp.mean(jnp.square(jnp.nan_to_num(y_true) - y_pred), axis=-1)
 
-    def mask(self, y_true, y_pred):
+    def mask(self, y_true, y_pred, values):
         return ~jnp.isnan(y_true[..., 0])
 
 
