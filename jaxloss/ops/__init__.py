@@ -14,7 +14,14 @@ from jaxloss.ops.cross_entropy import (
 )
 
 # --- CTC (issue 4) ---
-from jaxloss.ops.ctc import ctc_beam_search_decode, ctc_greedy_decode, ctc_loss, ctc_loss_jvp
+from jaxloss.ops.ctc import (
+    CTCAlignment,
+    ctc_align,
+    ctc_beam_search_decode,
+    ctc_greedy_decode,
+    ctc_loss,
+    ctc_loss_jvp,
+)
 
 # --- linear cross-entropy (issue 6) ---
 from jaxloss.ops.linear_cross_entropy import (
@@ -35,6 +42,8 @@ __all__: list[str] = [
     "sparse_softmax_cross_entropy",
     "sparse_softmax_cross_entropy_jvp",
     # CTC (issue 4)
+    "CTCAlignment",
+    "ctc_align",
     "ctc_beam_search_decode",
     "ctc_greedy_decode",
     "ctc_loss",

@@ -55,13 +55,22 @@ from __future__ import annotations
 
 import functools
 import operator
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 
-__all__ = ["ctc_beam_search_decode", "ctc_greedy_decode", "ctc_loss", "ctc_loss_jvp"]
+__all__ = [
+    "CTCAlignment",
+    "ctc_align",
+    "ctc_beam_search_decode",
+    "ctc_greedy_decode",
+    "ctc_loss",
+    "ctc_loss_jvp",
+]
 
 # Finite stand-in for log(0): far below any reachable log-likelihood, far enough above float32's
 # -3.4e38 that adding a few thousand emissions (each >= _NEG) to it stays finite.
@@ -76,12 +85,12 @@ _NEG = -1e30
 def _check_int_array(fn: str, name: str, x, ndim: int, batch: int | None = None):
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.integer):
-        raise TypeError(f"{fn}: `{name}` must be an integer array, got dtype {x.dtype}.")
+        raise TypeError(f"{fn}: `{name}` must be an integer array; got dtype {x.dtype}.")
     if x.ndim != ndim:
-        raise ValueError(f"{fn}: `{name}` must have rank {ndim}, got shape {x.shape}.")
+        raise ValueError(f"{fn}: `{name}` must have rank {ndim}; got shape {x.shape}.")
     if batch is not None and x.shape[0] != batch:
         raise ValueError(
-            f"{fn}: `{name}` must have batch size {batch} (from the logits), got shape {x.shape}."
+            f"{fn}: `{name}` must have batch size {batch} (from the logits); got shape {x.shape}."
         )
     return x
 
@@ -89,13 +98,13 @@ def _check_int_array(fn: str, name: str, x, ndim: int, batch: int | None = None)
 def _check_logits(fn: str, logits):
     logits = jnp.asarray(logits)
     if not jnp.issubdtype(logits.dtype, jnp.floating):
-        raise TypeError(f"{fn}: `logits` must be a float array, got dtype {logits.dtype}.")
+        raise TypeError(f"{fn}: `logits` must be a float array; got dtype {logits.dtype}.")
     if logits.ndim != 3:
         raise ValueError(
-            f"{fn}: `logits` must have shape [batch, time, classes], got shape {logits.shape}."
+            f"{fn}: `logits` must have shape [batch, time, classes]; got shape {logits.shape}."
         )
     if logits.shape[2] < 1:
-        raise ValueError(f"{fn}: `logits` must have at least one class, got shape {logits.shape}.")
+        raise ValueError(f"{fn}: `logits` must have at least one class; got shape {logits.shape}.")
     return logits
 
 
@@ -104,12 +113,12 @@ def _check_blank(fn: str, blank_id, num_classes: int) -> int:
         blank = operator.index(blank_id)
     except TypeError:
         raise TypeError(
-            f"{fn}: `blank_id` must be a Python int, got {type(blank_id).__name__}."
+            f"{fn}: `blank_id` must be a Python int; got {type(blank_id).__name__}."
         ) from None
     if not -num_classes <= blank < num_classes:
         raise ValueError(
             f"{fn}: `blank_id` must be in [-{num_classes}, {num_classes}) for {num_classes} "
-            f"classes, got {blank_id}."
+            f"classes; got {blank_id}."
         )
     return blank % num_classes
 
@@ -436,6 +445,153 @@ def _ctc_loss(logits, labels, logit_lengths, label_lengths, blank, custom_vjp):
 
 
 # --------------------------------------------------------------------------------------------
+# Forced alignment
+# --------------------------------------------------------------------------------------------
+
+
+class CTCAlignment(NamedTuple):
+    """The most likely alignment of each row (:func:`ctc_align`); a pytree of four arrays."""
+
+    frames: jax.Array
+    """``[batch, time]`` int32: the position in ``labels`` of the label frame ``t`` emits, or
+    ``-1`` where it emits the blank (and past the row's ``logit_length``)."""
+    starts: jax.Array
+    """``[batch, max_label_len]`` int32: the first frame of each label, ``-1`` past the row's
+    ``label_length``."""
+    ends: jax.Array
+    """``[batch, max_label_len]`` int32: the last frame of each label (inclusive), ``-1`` past
+    the row's ``label_length``."""
+    scores: jax.Array
+    """``[batch]``: the log-probability of that alignment (``-inf`` where none exists)."""
+
+
+def ctc_align(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    logit_lengths: ArrayLike | None = None,
+    label_lengths: ArrayLike | None = None,
+    blank_id: int = 0,
+) -> CTCAlignment:
+    """Forced alignment: the single most likely CTC path of each row that spells its labels.
+
+    The Viterbi recursion over the same blank-extended lattice as :func:`ctc_loss`, with ``max``
+    in place of ``logsumexp``:
+
+    .. math::
+
+        \\delta_t(s) = \\log p_t(z_s) + \\max\\big(\\delta_{t-1}(s), \\delta_{t-1}(s-1),
+        [z_s \\ne \\text{blank},\\ z_s \\ne z_{s-2}]\\ \\delta_{t-1}(s-2)\\big),
+
+    then a back-trace from the better of the two final states. The path's label of frame ``t``
+    is reported as its position in ``labels`` (not its class), so two occurrences of the same
+    class stay apart; its class is ``labels[b, frames[b, t]]`` where ``frames >= 0``.
+
+    Args:
+      logits: ``[batch, time, classes]`` unnormalised scores (log-softmax is applied here).
+      labels: ``[batch, max_label_len]`` integer targets, padded past each row's length with any
+        value.
+      logit_lengths: ``[batch]`` valid frames per row (default: all ``time``).
+      label_lengths: ``[batch]`` valid labels per row (default: all ``max_label_len``).
+      blank_id: class index of the blank, a Python int in ``[-classes, classes)``.
+
+    Returns:
+      A :class:`CTCAlignment` ``(frames, starts, ends, scores)``: per-frame label positions
+      (``-1`` for blank frames), each label's first and last frame, and the path's
+      log-probability (float32 unless the logits are float64).
+
+    Raises:
+      TypeError: ``logits`` not floating, ``labels`` or a length not integer, ``blank_id`` not
+        an int.
+      ValueError: a wrong rank, a batch size that differs from the logits', ``blank_id`` out of
+        range.
+
+    Notes:
+      A row whose labels cannot fit its frames (counting the blanks needed between repeats) or
+      whose every path crosses a logit of ``-inf`` has no alignment: ``frames``, ``starts`` and
+      ``ends`` are all ``-1`` and ``scores`` is ``-inf``. A label outside ``[0, classes)`` within
+      its row's length gives that row the same ``-1`` arrays and a NaN score; other rows are
+      unaffected. Ties between equally likely paths go to the one that stays longest in earlier
+      states. Runs under ``jit`` and ``vmap``; nothing here is differentiated.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.ops import ctc_align
+      >>> # frames favour: blank, 1, 1, blank, 2 (class 0 is the blank)
+      >>> logits = jnp.log(jnp.array([[[.8, .1, .1], [.1, .8, .1], [.1, .8, .1],
+      ...                              [.8, .1, .1], [.1, .1, .8]]]))
+      >>> a = ctc_align(logits, jnp.array([[1, 2]]))
+      >>> print(a.frames, a.starts, a.ends)
+      [[-1  0  0 -1  1]] [[1 4]] [[2 4]]
+      >>> print(a.scores)  # log(0.8 ** 5)
+      [-1.116]
+    """
+    fn = "ctc_align"
+    logits = _check_logits(fn, logits)
+    batch, time, num_classes = logits.shape
+    labels = _check_int_array(fn, "labels", labels, 2, batch)
+    blank = _check_blank(fn, blank_id, num_classes)
+    logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
+    label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
+    return _align(logits, labels, logit_lengths, label_lengths, blank)
+
+
+@functools.partial(jax.jit, static_argnums=(4,))
+def _align(logits, labels, logit_lengths, label_lengths, blank):
+    batch, time, num_classes = logits.shape
+    n = labels.shape[1]
+    lab, skip = _prepare_labels(labels, label_lengths, blank)
+    out_of_range = jnp.any((lab < 0) | (lab >= num_classes), axis=1)
+    # The 2n+1 blank-extended states in one array (the Viterbi pass is not the hot path).
+    ext = jnp.full((batch, 2 * n + 1), blank, jnp.int32).at[:, 1::2].set(lab)
+    ext_skip = jnp.zeros((batch, 2 * n + 1), bool).at[:, 1::2].set(skip)
+    logp = jax.nn.log_softmax(logits.astype(_compute_dtype(logits.dtype)), axis=2)
+    emit = jnp.take_along_axis(logp, ext[:, None, :], axis=2, mode="clip")
+    emit = jnp.transpose(jnp.maximum(emit, _NEG), (1, 0, 2))  # [T, B, S]
+    valid = jnp.arange(time)[:, None] < logit_lengths[None, :]
+    neg = lambda k: jnp.full((batch, k), _NEG, emit.dtype)
+
+    def forward(delta, xs):
+        emit_t, valid_t = xs
+        stay, step = delta, jnp.concatenate([neg(1), delta[:, :-1]], axis=1)
+        jump = jnp.where(ext_skip, jnp.concatenate([neg(2), delta[:, :-2]], axis=1), _NEG)
+        back = jnp.where(step > stay, 1, 0)
+        best = jnp.maximum(stay, step)
+        back = jnp.where(jump > best, 2, back)
+        best = jnp.maximum(best, jump)
+        delta = jnp.where(valid_t[:, None], emit_t + best, delta)
+        return delta, jnp.where(valid_t[:, None], back, 0).astype(jnp.int8)
+
+    init = jnp.full((batch, 2 * n + 1), _NEG, emit.dtype).at[:, 0].set(0.0)
+    delta, backs = lax.scan(forward, init, (emit, valid))
+
+    end_blank = jnp.take_along_axis(delta, 2 * label_lengths[:, None], axis=1)[:, 0]
+    end_label = jnp.take_along_axis(delta, jnp.maximum(2 * label_lengths - 1, 0)[:, None], 1)[:, 0]
+    end_label = jnp.where(label_lengths >= 1, end_label, _NEG)
+    state = jnp.where(end_label > end_blank, 2 * label_lengths - 1, 2 * label_lengths)
+    score = jnp.maximum(end_label, end_blank)
+
+    def backward(state, back_t):
+        prev = state - jnp.take_along_axis(back_t, state[:, None], axis=1)[:, 0]
+        return prev, state
+
+    _, states = lax.scan(backward, state, backs, reverse=True)  # [T, B]: the state at each frame
+    ok = (score > _NEG / 2) & ~out_of_range
+    states = jnp.transpose(states)
+    frames = jnp.where(
+        ok[:, None] & jnp.transpose(valid) & (states % 2 == 1), (states - 1) // 2, -1
+    ).astype(jnp.int32)
+    hit = frames[:, :, None] == jnp.arange(n, dtype=jnp.int32)[None, None, :]  # [B, T, n]
+    t_idx = jnp.arange(time, dtype=jnp.int32)[None, :, None]
+    starts = jnp.min(jnp.where(hit, t_idx, time), axis=1)
+    ends = jnp.max(jnp.where(hit, t_idx, -1), axis=1)
+    starts = jnp.where(starts == time, -1, starts).astype(jnp.int32)
+    score = jnp.where(ok, score, -jnp.inf)
+    score = jnp.where(out_of_range, jnp.nan, score)
+    return CTCAlignment(frames, starts, ends.astype(jnp.int32), score)
+
+
+# --------------------------------------------------------------------------------------------
 # Decoders
 # --------------------------------------------------------------------------------------------
 
@@ -527,10 +683,10 @@ def ctc_beam_search_decode(
     lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
     for name, value in (("beam_width", beam_width), ("top_paths", top_paths)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{fn}: `{name}` must be an int >= 1, got {value!r}.")
+            raise ValueError(f"{fn}: `{name}` must be an int >= 1; got {value!r}.")
     if top_paths > beam_width:
         raise ValueError(
-            f"{fn}: `top_paths` must be <= `beam_width` ({beam_width}), got {top_paths}."
+            f"{fn}: `top_paths` must be <= `beam_width` ({beam_width}); got {top_paths}."
         )
     return _beam_search(logits, lengths, int(beam_width), int(top_paths), blank)
 
