@@ -3,36 +3,62 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_TEST := $(VENV)/.installed-test
+STAMP_DOCS := $(VENV)/.installed-docs
 STAMP_EXAMPLES := $(VENV)/.installed-examples
 STAMP_BENCH := $(VENV)/.installed-bench
+# compat: a plain path entry instead of setuptools' import hook, so type checkers and IDEs
+# see the editable package (the hook hides it: "Cannot find implementation or library stub").
+EDITABLE := --config-settings editable_mode=compat
+# mkdocs-material prints a banner about MkDocs 2.0 on every build; it is not a build warning.
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 MPLBACKEND=Agg JAX_PLATFORMS=cpu
 
-.PHONY: demo test bench bench-quick lint format clean
+.PHONY: demo test docs typecheck bench bench-quick lint format dist clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP_TEST): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q $(EDITABLE) -e ".[test,docs]"
+	touch $@ $(STAMP_DOCS)
+
+$(STAMP_DOCS): pyproject.toml | $(PY)
+	$(PY) -m pip install -q $(EDITABLE) -e ".[docs]"
 	touch $@
 
 $(STAMP_EXAMPLES): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[examples]"
+	$(PY) -m pip install -q $(EDITABLE) -e ".[examples]"
 	touch $@
 
 $(STAMP_BENCH): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m pip install -q $(EDITABLE) -e ".[bench]"
 	touch $@
 
 ## make demo: train a small classifier with optax and jaxloss; prints per epoch, saves a PNG.
 demo: $(STAMP_EXAMPLES)
 	$(PY) examples/quickstart.py
 
-## make test: lint, then the whole suite (tests and doctests).
+## make test: lint, type-check, the whole suite (tests, doctests, the installed wheel), the docs.
 test: $(STAMP_TEST)
-	$(PY) -m ruff check jaxloss tests benchmarks examples
-	$(PY) -m ruff format --check jaxloss tests benchmarks examples
+	$(PY) -m ruff check jaxloss tests benchmarks examples docs/_gen
+	$(PY) -m ruff format --check jaxloss tests benchmarks examples docs/_gen
+	$(PY) -m mypy
 	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(DOCS_ENV) $(PY) -m mkdocs build --strict --quiet
+
+## make docs: the documentation site into site/ (warnings are errors).
+docs: $(STAMP_DOCS)
+	$(DOCS_ENV) $(PY) -m mkdocs build --strict
+
+## make typecheck: mypy over jaxloss/ and examples/ (configured in pyproject.toml).
+typecheck: $(STAMP_TEST)
+	$(PY) -m mypy
+
+## make dist: sdist and wheel into dist/, checked with twine.
+dist: $(STAMP_TEST)
+	rm -rf dist
+	$(PY) -m build --outdir dist
+	$(PY) -m twine check --strict dist/*
 
 ## make bench: every benchmark suite against the peers installed; writes benchmarks/results/.
 bench: $(STAMP_BENCH)
@@ -43,11 +69,11 @@ bench-quick: $(STAMP_BENCH)
 	$(PY) -m benchmarks --quick
 
 lint:
-	$(PY) -m ruff check jaxloss tests benchmarks examples
+	$(PY) -m ruff check jaxloss tests benchmarks examples docs/_gen
 
 format:
-	$(PY) -m ruff format jaxloss tests benchmarks examples
-	$(PY) -m ruff check --fix jaxloss tests benchmarks examples
+	$(PY) -m ruff format jaxloss tests benchmarks examples docs/_gen
+	$(PY) -m ruff check --fix jaxloss tests benchmarks examples docs/_gen
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist site *.egg-info

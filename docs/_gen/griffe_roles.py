@@ -1,0 +1,67 @@
+"""Griffe extension: Sphinx roles in docstrings become cross-references to documented objects.
+
+It also splits Google-style multi-name argument entries (``reduction, dtype: ...``) into one
+entry per name, so that griffe checks each name against the signature.
+
+Loaded by mkdocstrings (``extensions`` in ``mkdocs.yml``). A role whose target is documented on the
+site becomes an autorefs link; any other becomes inline code, so a role can never produce a broken
+link.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import griffe
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import site_text as text
+
+PUBLIC = ["jaxloss.compat.optax", "jaxloss.compat.torch", "jaxloss.keras", "jaxloss.ops", "jaxloss"]
+
+
+def _context(obj: Any) -> list[str]:
+    path = obj.path
+    order = [p for p in PUBLIC if path == p or path.startswith(p + ".")][:1]
+    order += [p for p in PUBLIC[::-1] if p not in order]
+    parent = obj.parent
+    if parent is not None and getattr(parent, "is_class", False):
+        order = [f"{p}.{parent.name}" for p in order[:2]] + order
+    return order
+
+
+MULTI_NAME = re.compile(r"^(\s+)(\*{0,2}\w+(?:,\s*\*{0,2}\w+)+):(.*)$")
+
+
+def split_multi_name_params(doc: str) -> str:
+    """``a, b: text`` in an Args section becomes one entry per name (Google style has none)."""
+    out: list[str] = []
+    in_args = False
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Arguments:", "Parameters:", "Keyword Args:", "Other Parameters:"):
+            in_args = True
+        elif stripped.endswith(":") and not line.startswith(" ") and stripped:
+            in_args = False
+        match = MULTI_NAME.match(line) if in_args else None
+        if match:
+            indent, names, rest = match.groups()
+            out += [f"{indent}{name.strip()}:{rest}" for name in names.split(",")]
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+class Roles(griffe.Extension):
+    def on_instance(self, *, node: Any, obj: Any, agent: Any, **kwargs: Any) -> None:
+        if obj.docstring is None:
+            return
+        context = _context(obj)
+        value = split_multi_name_params(obj.docstring.value)
+        obj.docstring.value = text.convert_roles(
+            value, lambda target: text.resolve(target, context)
+        )
