@@ -78,7 +78,7 @@ from jaxloss._sequence import CTC, ctc
 from jaxloss._language_model import LinearCrossEntropy, linear_crossentropy
 from jaxloss._utils import to_categorical
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     # core
