@@ -78,6 +78,31 @@ from jaxloss._sequence import CTC, ctc
 from jaxloss._language_model import LinearCrossEntropy, linear_crossentropy
 from jaxloss._utils import to_categorical
 
+# --- ranking, segmentation (smoothed and generalized Dice), boxes, ordinal, sequence labelling ---
+from jaxloss._ranking import (
+    ListMLE,
+    MarginRanking,
+    PairwiseHinge,
+    PairwiseLogistic,
+    RankingSoftmax,
+    list_mle,
+    margin_ranking,
+    pairwise_hinge,
+    pairwise_logistic,
+    ranking_softmax,
+)
+from jaxloss._segmentation import BinaryDice, GeneralizedDice, binary_dice, generalized_dice
+from jaxloss._boxes import CIoU, DIoU, GIoU, IoU, ciou, diou, giou, iou
+from jaxloss._ordinal import WeightedKappa, weighted_kappa
+from jaxloss._structured import (
+    LinearChainCRF,
+    SequenceLoss,
+    crf_decode,
+    crf_log_likelihood,
+    linear_chain_crf,
+    sequence_loss,
+)
+
 __version__ = "0.2.0"
 
 __all__ = [
@@ -157,4 +182,35 @@ __all__ = [
     "ctc",
     "LinearCrossEntropy",
     "linear_crossentropy",
+    # ranking, smoothed and generalized Dice, boxes, ordinal, sequence labelling
+    "ListMLE",
+    "MarginRanking",
+    "PairwiseHinge",
+    "PairwiseLogistic",
+    "RankingSoftmax",
+    "list_mle",
+    "margin_ranking",
+    "pairwise_hinge",
+    "pairwise_logistic",
+    "ranking_softmax",
+    "BinaryDice",
+    "GeneralizedDice",
+    "binary_dice",
+    "generalized_dice",
+    "CIoU",
+    "DIoU",
+    "GIoU",
+    "IoU",
+    "ciou",
+    "diou",
+    "giou",
+    "iou",
+    "WeightedKappa",
+    "weighted_kappa",
+    "LinearChainCRF",
+    "SequenceLoss",
+    "crf_decode",
+    "crf_log_likelihood",
+    "linear_chain_crf",
+    "sequence_loss",
 ]

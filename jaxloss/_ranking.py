@@ -342,7 +342,7 @@ class _PairwiseMask:
     """Lists without an ordered pair are left out of the mean."""
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None) -> Any:
-        y_true = jnp.broadcast_to(jnp.asarray(y_true), jnp.shape(y_pred))
+        y_true = jnp.broadcast_to(jnp.asarray(y_true), jnp.asarray(y_pred).shape)
         valid = (
             jnp.ones(y_true.shape, bool) if where is None else jnp.broadcast_to(where, y_true.shape)
         )

@@ -75,3 +75,66 @@ GENERATORS = {
     "metric_learning": metric_learning,
     "ctc": ctc,
 }
+
+
+# --- ranking, boxes, sequence labelling, multi-class segmentation ---
+
+
+def ranking(key):
+    # distinct labels per list, so every list has ordered pairs (the pairwise losses mask lists
+    # without pairs out of the mean, which a plain NumPy mean would not know)
+    k1, k2 = jax.random.split(key)
+    labels = jax.vmap(lambda k: jax.random.permutation(k, 5))(jax.random.split(k1, BATCH))
+    return labels.astype(jnp.float32), jax.random.normal(k2, (BATCH, 5))
+
+
+def margin_ranking(key):
+    """``y`` in {-1, +1} per pair and the two scores stacked on a last axis of 2."""
+    k1, k2 = jax.random.split(key)
+    y = jnp.where(jax.random.bernoulli(k1, 0.5, (BATCH, 3)), 1.0, -1.0)
+    return y, jax.random.normal(k2, (BATCH, 3, 2))
+
+
+def boxes(key):
+    """Valid ``[y_min, x_min, y_max, x_max]`` boxes that overlap partly."""
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    low_t = jax.random.uniform(k1, (BATCH, 2), maxval=4.0)
+    low_p = low_t + jax.random.uniform(k2, (BATCH, 2), minval=-1.0, maxval=1.0)
+    size_t = jax.random.uniform(k3, (BATCH, 2), minval=1.0, maxval=3.0)
+    size_p = jax.random.uniform(k4, (BATCH, 2), minval=1.0, maxval=3.0)
+    return (
+        jnp.concatenate([low_t, low_t + size_t], -1),
+        jnp.concatenate([low_p, low_p + size_p], -1),
+    )
+
+
+def sequence_logits(key):
+    """Integer targets ``[batch, T]`` and logits ``[batch, T, C]``."""
+    k1, k2 = jax.random.split(key)
+    return jax.random.randint(k1, (BATCH, 4), 0, 5), jax.random.normal(k2, (BATCH, 4, 5))
+
+
+def crf(key):
+    """Tags ``[batch, T]`` and the ``(potentials, transitions)`` pair of a linear-chain CRF."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    tags = jax.random.randint(k1, (BATCH, 4), 0, 3)
+    return tags, (jax.random.normal(k2, (BATCH, 4, 3)), jax.random.normal(k3, (3, 3)))
+
+
+def segmentation_multiclass(key):
+    """One-hot masks ``[batch, 3, 3, C]`` and class probabilities of the same shape."""
+    k1, k2 = jax.random.split(key)
+    y_true = jax.nn.one_hot(jax.random.randint(k1, (BATCH, 3, 3), 0, 3), 3)
+    return y_true, jax.nn.softmax(jax.random.normal(k2, (BATCH, 3, 3, 3)))
+
+
+GENERATORS.update(
+    {
+        "ranking": ranking,
+        "margin_ranking": margin_ranking,
+        "boxes": boxes,
+        "sequence_logits": sequence_logits,
+        "crf": crf,
+        "segmentation_multiclass": segmentation_multiclass,
+    }
+)
