@@ -22,6 +22,7 @@ from jaxloss.ops.ctc import (
     ctc_loss,
     ctc_loss_jvp,
 )
+from jaxloss.ops.rnnt import rnnt_loss, rnnt_loss_autodiff
 
 # --- linear cross-entropy (issue 6) ---
 from jaxloss.ops.linear_cross_entropy import (
@@ -48,6 +49,8 @@ __all__: list[str] = [
     "ctc_greedy_decode",
     "ctc_loss",
     "ctc_loss_jvp",
+    "rnnt_loss",
+    "rnnt_loss_autodiff",
     # linear cross-entropy (issue 6)
     "LinearCrossEntropyAux",
     "causal_lm_shift",
