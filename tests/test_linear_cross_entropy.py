@@ -22,8 +22,7 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 import jaxloss
-from jaxloss import ops
-from jaxloss.language_model import LinearCrossEntropy, linear_crossentropy
+from jaxloss import LinearCrossEntropy, linear_crossentropy, ops
 from tests._reference import np_reduce
 
 N, D, V = 13, 8, 37  # V prime: never a multiple of the block
@@ -547,17 +546,18 @@ def test_class_is_a_frozen_hashable_config_round_tripping_loss():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"label_smoothing": 2.0}, "label_smoothing"),
-        ({"z_loss": -0.1}, "z_loss"),
-        ({"block_size": 0}, "block_size"),
-        ({"ignore_class": "pad"}, "ignore_class"),
-        ({"reduction": "avg"}, "reduction"),
+        ({"label_smoothing": 2.0}, ValueError, "label_smoothing"),
+        ({"z_loss": -0.1}, ValueError, "z_loss"),
+        ({"block_size": 0}, ValueError, "block_size"),
+        ({"ignore_class": "pad"}, TypeError, "ignore_class"),  # a wrong type, not a bad value
+        ({"reduction": "avg"}, ValueError, "reduction"),
     ],
+    ids=["label-smoothing", "z-loss", "block-size", "ignore-class", "reduction"],
 )
-def test_class_validates_options(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_class_validates_options(kwargs, error, match):
+    with pytest.raises(error, match=match):
         LinearCrossEntropy(**kwargs)
 
 
@@ -633,3 +633,255 @@ def test_gradient_under_shard_map_equals_global_batch():
     )
     np.testing.assert_allclose(dw, rdw, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(db, rdb, rtol=1e-5, atol=1e-7)
+
+
+# --------------------------------------------------------------------------------------------
+# head features: layouts, soft cap, smoothing styles, token weights, auxiliary outputs, strategies
+
+
+def np_head(hidden, weight, bias, labels, g, g_lse=None, g_lp=None, **kw):
+    """float64 reference of the unfused head with every option, and its vjp.
+
+    Returns ``(loss, aux, grads)``: ``aux = (lse, argmax, correct, label_logprob)`` and ``grads =
+    (d_hidden, d_weight, d_bias, d_token_weights)`` for the cotangents ``g`` (loss), ``g_lse`` and
+    ``g_lp`` (the auxiliary lse and label log-probability).
+    """
+    layout = kw.get("weight_layout", "hv")
+    ignore, ls = kw.get("ignore_index"), kw.get("label_smoothing", 0.0)
+    style, zl = kw.get("label_smoothing_style", "uniform"), kw.get("z_loss", 0.0)
+    cap, tw = kw.get("logit_soft_cap"), kw.get("token_weights")
+    h = np.float64(hidden).reshape(-1, np.shape(hidden)[-1])
+    w = np.float64(weight) if layout == "hv" else np.float64(weight).T
+    y = np.asarray(labels).reshape(-1)
+    zr = h @ w + (0.0 if bias is None else np.float64(bias))
+    zc = zr if cap is None else cap * np.tanh(zr / cap)
+    n, v = zc.shape
+    m = zc.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(zc - m).sum(axis=1, keepdims=True)))[:, 0]
+    logp = zc - lse[:, None]
+    p = np.exp(logp)
+    ignored = np.zeros(n, bool) if ignore is None else y == ignore
+    onehot = np.eye(v)[np.where(ignored, 0, y)]
+    if style == "uniform":
+        t = (1 - ls) * onehot + ls / v
+    else:
+        t = (1 - ls) * onehot + ls / (v - 1) * (1 - onehot)
+    entropy = (
+        0.0
+        if style == "uniform"
+        else -(np.where(t > 0, t * np.log(np.where(t > 0, t, 1)), 0)).sum(1)
+    )
+    unweighted = -(t * logp).sum(1) - entropy + zl * lse**2
+    twf = np.ones(n) if tw is None else np.float64(tw).reshape(-1)
+    loss = np.where(ignored, 0.0, unweighted * twf)
+    lp = np.where(ignored, 0.0, (onehot * logp).sum(1))
+    argmax = zc.argmax(axis=1)
+    aux = (lse, argmax, ~ignored & (argmax == y), lp)
+    g = np.float64(g).reshape(-1)
+    dzc = (g * twf)[:, None] * ((1 + 2 * zl * lse)[:, None] * p - t)
+    if g_lse is not None:
+        dzc = dzc + np.float64(g_lse).reshape(-1)[:, None] * p
+    if g_lp is not None:
+        dzc = dzc + np.float64(g_lp).reshape(-1)[:, None] * (onehot - p)
+    dzc = np.where(ignored[:, None], 0.0, dzc)
+    dzr = dzc if cap is None else dzc * (1 - (zc / cap) ** 2)
+    dw = h.T @ dzr if layout == "hv" else dzr.T @ h
+    dtw = np.where(ignored, 0.0, g * unweighted)
+    shape = np.shape(labels)
+    grads = ((dzr @ w.T).reshape(np.shape(hidden)), dw, dzr.sum(0), dtw.reshape(shape))
+    return loss.reshape(shape), tuple(a.reshape(shape) for a in aux), grads
+
+
+FEATURE_CASES = {
+    "vh-layout": {"weight_layout": "vh", "block_size": 5},
+    "soft-cap-bias": {"logit_soft_cap": 1.5, "bias": True, "block_size": 16},
+    "others-smoothing-ignore": {
+        "label_smoothing": 0.2,
+        "label_smoothing_style": "others",
+        "ignore_index": IGNORE,
+        "block_size": 5,
+    },
+    "token-weights-zloss-ignore": {"token_weights": True, "z_loss": 1e-2, "ignore_index": IGNORE},
+    "aux-gradients-cap-vh": {
+        "return_aux": True,
+        "logit_soft_cap": 3.0,
+        "ignore_index": IGNORE,
+        "weight_layout": "vh",
+        "block_size": 8,
+    },
+    "in-forward-everything": {
+        "strategy": "in_forward",
+        "token_weights": True,
+        "label_smoothing": 0.1,
+        "z_loss": 1e-3,
+        "logit_soft_cap": 2.0,
+        "bias": True,
+        "ignore_index": IGNORE,
+        "token_block_size": 5,
+    },
+    "in-forward-vh-aux": {"strategy": "in_forward", "weight_layout": "vh", "return_aux": True},
+    "jvp-twin-everything": {
+        "jvp": True,
+        "return_aux": True,
+        "weight_layout": "vh",
+        "logit_soft_cap": 2.0,
+        "label_smoothing": 0.1,
+        "label_smoothing_style": "others",
+        "token_weights": True,
+        "bias": True,
+        "ignore_index": IGNORE,
+        "block_size": 7,
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(FEATURE_CASES))
+def test_head_features_match_float64_unfused_head(case):
+    options = dict(FEATURE_CASES[case])
+    use_bias, use_tw = options.pop("bias", False), options.pop("token_weights", False)
+    fn = ops.linear_cross_entropy_jvp if options.pop("jvp", False) else ops.linear_cross_entropy
+    aux = options.get("return_aux", False)
+    in_forward = options.get("strategy") == "in_forward"
+    hidden, weight, bias, labels = _inputs(seed=40, ignore_frac=_ignore_frac(options))
+    hidden = 2.0 * hidden  # logits of a few units, so that a soft cap of 1.5-3 matters
+    if options.get("weight_layout") == "vh":
+        weight = np.ascontiguousarray(weight.T)
+    rng = np.random.default_rng(41)
+    tw = rng.uniform(0.0, 2.0, size=N).astype(np.float32)
+    g = np.full(N, 0.5, np.float32) if in_forward else rng.uniform(0.5, 1.5, N).astype(np.float32)
+    g_lse, g_lp = rng.normal(size=(2, N)).astype(np.float32)
+
+    @jax.jit
+    def go(h, w, b, t):
+        def f(h, w, b, t):
+            out = fn(
+                h,
+                w,
+                labels,
+                bias=b if use_bias else None,
+                token_weights=t if use_tw else None,
+                **options,
+            )
+            loss, a = out if aux else (out, None)
+            total = jnp.sum(loss * g)
+            if aux:
+                total = total + jnp.sum(a.lse * g_lse) + jnp.sum(a.label_logprob * g_lp)
+            return total, (loss, a)
+
+        return jax.value_and_grad(f, argnums=(0, 1, 2, 3), has_aux=True)(h, w, b, t)
+
+    (_, (loss, a)), grads = go(hidden, weight, bias, tw)
+    ref_kw = {k: v for k, v in options.items() if k in _NP_HEAD_OPTIONS}
+    if use_tw:
+        ref_kw["token_weights"] = tw
+    aux_grads = aux and not in_forward  # in_forward's auxiliary outputs carry no gradient
+    rloss, raux, rgrads = np_head(
+        hidden,
+        weight,
+        bias if use_bias else None,
+        labels,
+        g,
+        g_lse if aux_grads else None,
+        g_lp if aux_grads else None,
+        **ref_kw,
+    )
+    tol = {"rtol": 2e-5, "atol": 2e-6}
+    np.testing.assert_allclose(loss, rloss, **tol)
+    if aux:
+        np.testing.assert_allclose(a.lse, raux[0], **tol)
+        np.testing.assert_array_equal(a.argmax, raux[1])
+        np.testing.assert_array_equal(a.correct, raux[2])
+        np.testing.assert_allclose(a.label_logprob, raux[3], **tol)
+    names = ("hidden", "weight", "bias", "token_weights")
+    used = (True, True, use_bias, use_tw)
+    for name, got, want, on in zip(names, grads, rgrads, used, strict=True):
+        np.testing.assert_allclose(got, want if on else 0.0, **tol, err_msg=name)
+
+
+_NP_HEAD_OPTIONS = (
+    "weight_layout",
+    "ignore_index",
+    "label_smoothing",
+    "label_smoothing_style",
+    "z_loss",
+    "logit_soft_cap",
+)
+
+
+def test_in_forward_needs_one_cotangent_per_token_else_weight_gradient_is_nan():
+    hidden, weight, _, labels = _inputs(seed=42, ignore_frac=0.3)
+    g = np.linspace(0.5, 1.5, N).astype(np.float32)
+
+    def grads(strategy, g):
+        f = lambda h, w: ops.linear_cross_entropy(
+            h, w, labels, ignore_index=IGNORE, strategy=strategy
+        )
+        return jax.vjp(f, hidden, weight)[1](jnp.asarray(g))
+
+    dh, dw = grads("in_forward", g)
+    _, _, (rdh, rdw, _, _) = np_head(hidden, weight, None, labels, g, ignore_index=IGNORE)
+    np.testing.assert_allclose(dh, rdh, rtol=2e-5, atol=2e-6)  # per-token: exact for any g
+    assert np.isnan(dw).all()
+    # Only the contributing tokens must agree: ignored ones may carry any cotangent.
+    g2 = np.where(labels == IGNORE, 7.0, 0.25).astype(np.float32)
+    _, dw = grads("in_forward", g2)
+    _, _, (_, rdw, _, _) = np_head(hidden, weight, None, labels, g2, ignore_index=IGNORE)
+    np.testing.assert_allclose(dw, rdw, rtol=2e-5, atol=2e-6)
+
+
+def test_uniform_smoothing_matches_optax_and_others_has_zero_minimum():
+    optax = pytest.importorskip("optax")
+    hidden, weight, bias, labels = _inputs(seed=43, ignore_frac=0.0)
+    loss = ops.linear_cross_entropy(hidden, weight, labels, bias=bias, label_smoothing=0.3)
+    logits = hidden @ weight + bias
+    target = optax.smooth_labels(jax.nn.one_hot(labels, V), 0.3)
+    np.testing.assert_allclose(loss, optax.softmax_cross_entropy(logits, target), rtol=2e-5)
+    # "others": a prediction equal to the smoothed target has zero loss (a KL divergence).
+    t = np.full((3, 5), 0.2 / 4)
+    t[np.arange(3), [0, 3, 4]] = 0.8
+    kl = ops.linear_cross_entropy(
+        jnp.asarray(np.log(t), jnp.float32),
+        jnp.eye(5),
+        jnp.array([0, 3, 4]),
+        label_smoothing=0.2,
+        label_smoothing_style="others",
+    )
+    np.testing.assert_allclose(kl, 0.0, atol=2e-6)
+
+
+def test_causal_lm_shift_matches_numpy():
+    rng = np.random.default_rng(44)
+    tokens = rng.integers(0, 50, size=(3, 6)).astype(np.int32)
+    valid = np.ones((3, 6), bool)
+    valid[1, 4:] = False
+    valid[2, 1:] = False
+    want = np.full((3, 6), IGNORE)
+    want[:, :-1] = tokens[:, 1:]
+    want[:, :-1][~valid[:, 1:]] = IGNORE
+    got = ops.causal_lm_shift(tokens, valid=valid, ignore_index=IGNORE)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(
+        ops.causal_lm_shift(tokens.T, axis=0, ignore_index=-1)[:-1], tokens.T[1:]
+    )
+    with pytest.raises(TypeError, match="causal_lm_shift: `tokens` must hold integer"):
+        ops.causal_lm_shift(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"weight_layout": "dv"}, ValueError, "`weight_layout` must be 'hv' or 'vh'"),
+        ({"label_smoothing_style": "t5"}, ValueError, "`label_smoothing_style` must be"),
+        ({"strategy": "fast"}, ValueError, "`strategy` must be 'recompute' or 'in_forward'"),
+        ({"logit_soft_cap": 0.0}, ValueError, "`logit_soft_cap` must be None or > 0"),
+        ({"token_weights": np.ones(3)}, ValueError, "`token_weights` must have the shape"),
+        ({"return_aux": 1}, TypeError, "`return_aux` must be True or False"),
+        ({"token_block_size": 0}, ValueError, "`token_block_size` must be None or an int >= 1"),
+        ({"weight_layout": "vh"}, ValueError, "the D axis of `weight` \\[V, D\\]"),
+    ],
+    ids=["layout", "style", "strategy", "cap", "token-weights", "aux", "token-block", "vh-shape"],
+)
+def test_new_options_are_checked(kwargs, error, match):
+    hidden, weight, _, labels = _inputs(seed=45)
+    with pytest.raises(error, match=match):
+        ops.linear_cross_entropy(hidden, weight, labels, **kwargs)

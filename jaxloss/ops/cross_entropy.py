@@ -504,8 +504,8 @@ def sparse_softmax_cross_entropy(
       Vocab-parallel: the class axis split over the ``"model"`` axis of a mesh:
 
       >>> import jax
-      >>> from jax.sharding import PartitionSpec as P
-      >>> mesh = jax.make_mesh((1,), ("model",))
+      >>> from jax.sharding import Mesh, PartitionSpec as P
+      >>> mesh = Mesh(jax.devices()[:1], ("model",))
       >>> f = jax.shard_map(
       ...     lambda z, y: ops.sparse_softmax_cross_entropy(z, y, vocab_axis_name="model"),
       ...     mesh=mesh, in_specs=(P(None, "model"), P()), out_specs=P())

@@ -246,7 +246,12 @@ def _finish(stats, labels, tw, offset, o: _Options, acc):
         logprob = jnp.where(in_range, tgt - lse, nan)
         if ignored is not None:
             logprob = jnp.where(ignored, zero, logprob)
-        aux = LinearCrossEntropyAux(lse, arg, valid & (arg == labels), logprob)
+        lse_aux = lse
+        if ignored is not None:
+            # No gradient through an ignored token (its logits may not even be finite), in the
+            # autodiff twin as in the custom VJP.
+            lse_aux = jnp.where(ignored, lax.stop_gradient(lse), lse)
+        aux = LinearCrossEntropyAux(lse_aux, arg, valid & (arg == labels), logprob)
     return loss, unweighted, lse, aux
 
 
