@@ -1,4 +1,4 @@
-"""Test configuration: 8 host CPU devices for sharding tests, Keras on the JAX backend.
+"""Test configuration (tests and doctests): 8 host CPU devices for sharding, Keras on JAX.
 
 Both variables must be set before jax (or keras) is first imported, which is why they live here.
 """

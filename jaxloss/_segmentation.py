@@ -11,9 +11,9 @@ finished ratio; with an ``axis`` it weights the per-sample losses as for every l
 >>> y_true = [[[1.0], [0.0]], [[1.0], [1.0]]]
 >>> y_pred = [[[0.8], [0.1]], [[0.4], [0.9]]]
 >>> print(f"{float(jaxloss.dice(y_true, y_pred)):.4f}")
-0.1538
+0.1923
 >>> print(jaxloss.Dice(axis=(1, 2), reduction=None)(y_true, y_pred))
-[0.11111116 0.17647064]
+[0.15789479 0.21212125]
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class Dice(Loss, function=dice, inputs="segmentation"):
       >>> print(jaxloss.Dice(axis=(1, 2, 3), reduction=None)(y_true, y_pred))
       [0.5 0.7575758]
       >>> print(f"{float(jaxloss.Dice()(y_true, y_pred)):.4f}")
-      0.6231
+      0.6164
     """
 
     axis: int | tuple[int, ...] | None = option(None, c.AXES)
