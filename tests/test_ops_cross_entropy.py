@@ -487,3 +487,30 @@ def test_gradient_is_written_in_place_over_logits_from_a_layer(options):
         pytest.skip("backend reports no memory analysis")
     one_buffer = n * k * 4
     assert one_buffer <= analysis.temp_size_in_bytes < 1.25 * one_buffer
+
+
+@pytest.mark.parametrize("fn", ["vjp", "jvp_twin"])
+def test_sparse_others_smoothing_is_a_kl_divergence_to_the_smoothed_target(fn):
+    """``"others"`` smoothing (T5X): 1 - ls on the label, ls / (K - 1) elsewhere, minimum 0."""
+    rng = np.random.default_rng(60)
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    y = np.array([0, 4, 2, -1, 3, 1])
+    cw = rng.uniform(0.5, 2.0, size=5).astype(np.float32)
+    ls = 0.3
+    kernel = {
+        "vjp": ops.sparse_softmax_cross_entropy,
+        "jvp_twin": ops.sparse_softmax_cross_entropy_jvp,
+    }[fn]
+    opts = {"label_smoothing": ls, "label_smoothing_style": "others", "ignore_index": -1}
+    per_row = kernel(x, y, class_weight=cw, **opts)
+    onehot = np.eye(5)[np.clip(y, 0, 4)]
+    t = (1 - ls) * onehot + ls / 4 * (1 - onehot)
+    logp = np_log_softmax(x)
+    w = np.where(y == -1, 0.0, np.float64(cw)[np.clip(y, 0, 4)])
+    want = w * (t * (np.log(t) - logp)).sum(-1)
+    np.testing.assert_allclose(per_row, want, rtol=1e-5, atol=1e-6)
+    want_grad = w[:, None] * (np.exp(logp) - t)
+    grad = jax.grad(lambda z: kernel(z, y, class_weight=cw, **opts).sum())(x)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-6)
+    at_target = kernel(jnp.asarray(np.log(t), jnp.float32), y, **opts)
+    np.testing.assert_allclose(at_target, 0.0, atol=2e-6)
