@@ -291,6 +291,11 @@ def sparse_categorical_crossentropy(
     num_classes = y_pred.shape[axis]
     in_range = (y_true >= 0) & (y_true < num_classes)
     safe = jnp.where(in_range, y_true, 0)
+    if ignore_class is not None:
+        # An ignored row may hold anything (NaN included): replace it before the math, so that
+        # its gradient is exactly zero rather than 0 * NaN.
+        ignored = jnp.expand_dims(y_true == ignore_class, axis)
+        y_pred = jnp.where(ignored, jnp.ones((), y_pred.dtype), y_pred)
     _, log_p = prob.renormalized_log_probs(y_pred, axis)
     picked = jnp.squeeze(jnp.take_along_axis(log_p, jnp.expand_dims(safe, axis), axis=axis), axis)
     loss = -picked if not ls else -(1.0 - ls) * picked - ls * jnp.mean(log_p, axis=axis)

@@ -82,9 +82,13 @@ def binary_focal_crossentropy(
     bce = prob.bce_elementwise(y_true, y_pred, from_logits, ls, None)
     if ls:
         y_true = y_true * (1.0 - ls) + 0.5 * ls
-    p = jax.nn.sigmoid(y_pred.astype(bce.dtype)) if from_logits else y_pred
-    p_t = y_true * p + (1.0 - y_true) * (1.0 - p)
-    focal = jnp.power(1.0 - p_t, gamma) * bce
+    if from_logits:
+        # 1 - p_t from the logits directly: 1 - sigmoid(x) would round to 0 beyond x ~ 17.
+        x = y_pred.astype(bce.dtype)
+        miss = y_true * jax.nn.sigmoid(-x) + (1.0 - y_true) * jax.nn.sigmoid(x)
+    else:
+        miss = y_true * (1.0 - y_pred) + (1.0 - y_true) * y_pred
+    focal = prob.focal_modulation(miss, gamma) * bce
     if apply_class_balancing:
         focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
     return jnp.mean(focal, axis=axis)
@@ -209,7 +213,7 @@ def categorical_focal_crossentropy(
                 f"({num_classes}); got shape {alpha_arr.shape}."
             )
         alpha_arr = alpha_arr.reshape(prob.class_axis_shape(axis, p.ndim))
-    focal = alpha_arr * jnp.power(1.0 - p, gamma) * (-t * log_p)
+    focal = alpha_arr * prob.focal_modulation(1.0 - p, gamma) * prob.xlogy_targets(t, log_p)
     return jnp.sum(focal, axis=axis)
 
 

@@ -96,3 +96,24 @@ def sparse_prepare(name, y_true, y_pred, axis):
             f"for y_pred {tuple(y_pred.shape)}."
         )
     return y_true.astype(jnp.int64 if y_true.dtype.itemsize == 8 else jnp.int32), y_pred, axis
+
+
+def focal_modulation(base: jax.Array, gamma: Any) -> jax.Array:
+    """``base ** gamma`` for ``base`` in [0, 1], with a finite (zero) gradient at ``base = 0``.
+
+    For ``gamma < 1`` the power's derivative is infinite at 0, and autodiff would multiply it by
+    the vanishing cross-entropy there (``inf * 0 = NaN``). The limit of the focal term's gradient
+    at a perfectly classified element is 0 for every ``gamma > 0``, which the ``where`` gives.
+    """
+    if not isinstance(gamma, jax.Array) and gamma == 0:
+        return jnp.ones_like(base)
+    positive = base > 0
+    powered = jnp.power(jnp.where(positive, base, jnp.ones_like(base)), gamma)
+    at_zero = jnp.where(jnp.asarray(gamma) == 0, 1.0, 0.0).astype(base.dtype)
+    return jnp.where(positive, powered, at_zero)
+
+
+def xlogy_targets(t: jax.Array, log_p: jax.Array) -> jax.Array:
+    """``-t * log_p`` with 0 (and a zero gradient) wherever ``t == 0``, even if ``log_p = -inf``."""
+    has_mass = t != 0
+    return jnp.where(has_mass, -t * jnp.where(has_mass, log_p, jnp.zeros_like(log_p)), 0.0)
