@@ -482,7 +482,8 @@ def _bench_chart(suite: str, rows: list[dict[str, Any]]) -> bytes:
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(keys))], keys, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("speedup over optax (optax time / time)", fontsize=8)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    if contenders:
+        ax.legend(fontsize=7, frameon=False, loc="best")
     ax.set_title(suite, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -6,9 +6,9 @@ on the module's API page. The build fails, listing every problem at once, when
 
 * a public module has no ``__all__``, or a name in it is not an attribute of the module;
 * a documented object has no docstring of its own (a dataclass's generated ``__doc__`` does not
-  count);
-* a public function or class defined in jaxloss is an attribute of a public module but missing
-  from its ``__all__`` (it would be reachable yet undocumented);
+  count; a value needs a string literal right after its assignment);
+* a public function or class defined in jaxloss is an attribute of a public module but in no
+  public ``__all__`` (it would be reachable yet undocumented);
 * a registered loss's function or class is not exported from ``jaxloss``.
 
 A name bound to the same object as another name of the same ``__all__`` whose name the object
@@ -17,9 +17,11 @@ carries (``mse`` and ``mean_squared_error``) is an alias: it gets a row that poi
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import inspect
+import itertools
 import types
 from typing import Any
 
@@ -84,6 +86,22 @@ def own_doc(obj: Any) -> str | None:
     return doc
 
 
+def _attribute_doc(module: types.ModuleType, name: str) -> str | None:
+    """The string literal right after ``name = ...`` in the module's source (PEP 257's attribute
+    docstring, which mkdocstrings renders), or ``None``."""
+    source = inspect.getsource(module)
+    body = ast.parse(source).body
+    for stmt, after in itertools.pairwise(body):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets) and (
+            isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            return after.value.value
+    return None
+
+
 def _kind(obj: Any) -> str:
     if isinstance(obj, types.ModuleType):
         return "module"
@@ -131,17 +149,25 @@ def load() -> list[Module]:
                 and by_name[canonical].obj is n.obj
             ):
                 n.kind, n.target = "alias", canonical
-            elif n.kind in ("function", "class", "value") and not own_doc(n.obj):
+            elif n.kind in ("function", "class") and not own_doc(n.obj):
                 problems.append(f"{n.identifier} has no docstring")
-        for name, obj in vars(module).items():
-            if name.startswith("_") or name in by_name or isinstance(obj, types.ModuleType):
+            elif n.kind == "value" and not _attribute_doc(module, n.name):
+                problems.append(
+                    f"{n.identifier} has no docstring (a string literal after its assignment)"
+                )
+        modules.append(Module(path, page, title, module, names))
+    # A public attribute that is in no __all__ is reachable but undocumented. (Re-exports of a
+    # name documented elsewhere, such as jaxloss.Loss in jaxloss.keras, are fine.)
+    entries = {id(n.obj) for m in modules for n in m.names}
+    for m in modules:
+        for name, obj in vars(m.module).items():
+            if name.startswith("_") or id(obj) in entries or isinstance(obj, types.ModuleType):
                 continue
             defined_in = getattr(obj, "__module__", "") or ""
             if (isinstance(obj, type) or inspect.isfunction(obj)) and defined_in.startswith(
                 "jaxloss"
             ):
-                problems.append(f"{path}.{name} is public but missing from {path}.__all__")
-        modules.append(Module(path, page, title, module, names))
+                problems.append(f"{m.path}.{name} is public but in no public __all__")
     if modules and modules[0].path == "jaxloss":
         from jaxloss._registry import registered
 
