@@ -38,10 +38,11 @@ from jaxloss._loss import Loss, LossFunctionWrapper
 
 __all__ = ["KerasLoss", "INTEGER_LABEL_INPUTS"]
 
-# Registry input kinds whose y_true are integer labels: Keras' fit feeds targets as floats.
 INTEGER_LABEL_INPUTS = frozenset(
     {"sparse_categorical", "ctc", "metric_learning", "linear_head", "sequence_labels"}
 )
+"""Registry input kinds whose ``y_true`` are integer labels. Keras' ``fit`` feeds targets as
+floats, so :class:`KerasLoss` casts ``y_true`` back to int32 for losses of these kinds."""
 
 
 def _as_jaxloss(loss: Any) -> Loss:
