@@ -103,6 +103,9 @@ from jaxloss._structured import (
     sequence_loss,
 )
 
+# --- post-training: distillation ---
+from jaxloss._distillation import KnowledgeDistillation, knowledge_distillation
+
 __version__ = "0.2.0"
 
 __all__ = [
@@ -213,4 +216,7 @@ __all__ = [
     "crf_log_likelihood",
     "linear_chain_crf",
     "sequence_loss",
+    # post-training: distillation
+    "KnowledgeDistillation",
+    "knowledge_distillation",
 ]

@@ -138,3 +138,12 @@ GENERATORS.update(
         "segmentation_multiclass": segmentation_multiclass,
     }
 )
+
+
+def distillation(key):
+    """Teacher logits ``y_true`` and student logits ``y_pred``, ``[batch, 3 tokens, 6 classes]``."""
+    k1, k2 = jax.random.split(key)
+    return 2.0 * jax.random.normal(k1, (BATCH, 3, 6)), 2.0 * jax.random.normal(k2, (BATCH, 3, 6))
+
+
+GENERATORS["distillation"] = distillation

@@ -34,6 +34,13 @@ from jaxloss.ops.linear_cross_entropy import (
     linear_cross_entropy_jvp,
 )
 
+# --- distillation ---
+from jaxloss.ops.distillation import (
+    distillation_divergence,
+    distillation_divergence_autodiff,
+    topk_distillation_divergence,
+)
+
 __all__: list[str] = [
     # cross-entropy (issue 3)
     "sigmoid_binary_cross_entropy",
@@ -58,4 +65,8 @@ __all__: list[str] = [
     "default_token_block_size",
     "linear_cross_entropy",
     "linear_cross_entropy_jvp",
+    # distillation
+    "distillation_divergence",
+    "distillation_divergence_autodiff",
+    "topk_distillation_divergence",
 ]
