@@ -73,7 +73,39 @@ from jaxloss._likelihood import (
     kullback_leibler_divergence,
     poisson,
 )
-from jaxloss._metric_learning import Circle, circle
+# --- metric learning (in-batch and explicit pairs), image-text contrastive ---
+from jaxloss._contrastive import (
+    ClipLoss,
+    SigLipLoss,
+    clip_loss,
+    siglip_loss,
+)
+from jaxloss._embedding_pairs import (
+    CosineEmbedding,
+    HingeEmbedding,
+    TripletMargin,
+    cosine_embedding,
+    hinge_embedding,
+    triplet_margin,
+)
+from jaxloss._metric_learning import (
+    Circle,
+    Contrastive,
+    LiftedStruct,
+    NTXent,
+    Npairs,
+    NpairsMultilabel,
+    TripletHard,
+    TripletSemiHard,
+    circle,
+    contrastive,
+    lifted_struct,
+    npairs,
+    npairs_multilabel,
+    ntxent,
+    triplet_hard,
+    triplet_semihard,
+)
 from jaxloss._sequence import CTC, ctc
 from jaxloss._language_model import LinearCrossEntropy, linear_crossentropy
 from jaxloss._utils import to_categorical
@@ -163,7 +195,6 @@ __all__ = [
     "CategoricalCrossentropy",
     "CategoricalFocalCrossentropy",
     "CategoricalGeneralizedCrossEntropy",
-    "Circle",
     "KLDivergence",
     "Poisson",
     "SparseCategoricalCrossentropy",
@@ -172,7 +203,6 @@ __all__ = [
     "categorical_crossentropy",
     "categorical_focal_crossentropy",
     "categorical_generalized_cross_entropy",
-    "circle",
     "kl_divergence",
     "poisson",
     "sparse_categorical_crossentropy",
@@ -219,4 +249,31 @@ __all__ = [
     # post-training: distillation
     "KnowledgeDistillation",
     "knowledge_distillation",
+    # metric learning (in-batch and explicit pairs), image-text contrastive
+    "Circle",
+    "Contrastive",
+    "LiftedStruct",
+    "NTXent",
+    "Npairs",
+    "NpairsMultilabel",
+    "TripletHard",
+    "TripletSemiHard",
+    "circle",
+    "contrastive",
+    "lifted_struct",
+    "npairs",
+    "npairs_multilabel",
+    "ntxent",
+    "triplet_hard",
+    "triplet_semihard",
+    "CosineEmbedding",
+    "HingeEmbedding",
+    "TripletMargin",
+    "cosine_embedding",
+    "hinge_embedding",
+    "triplet_margin",
+    "ClipLoss",
+    "SigLipLoss",
+    "clip_loss",
+    "siglip_loss",
 ]

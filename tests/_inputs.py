@@ -140,6 +140,55 @@ GENERATORS.update(
 )
 
 
+# --- metric learning on explicit pairs, multi-label embeddings, image-text pairs ---
+
+
+def triplets(key):
+    """``y_true`` ignored (zeros) and the ``(anchor, positive, negative)`` embeddings."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    anchor = jax.random.normal(k1, (BATCH, 6))
+    positive = anchor + 0.5 * jax.random.normal(k2, (BATCH, 6))
+    return jnp.zeros((BATCH,)), (anchor, positive, jax.random.normal(k3, (BATCH, 6)))
+
+
+def embedding_pairs(key):
+    """``+1/-1`` pair targets and the ``(x1, x2)`` embeddings."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    y = jnp.where(jax.random.bernoulli(k1, 0.5, (BATCH,)), 1.0, -1.0)
+    return y, (jax.random.normal(k2, (BATCH, 6)), jax.random.normal(k3, (BATCH, 6)))
+
+
+def signed_distances(key):
+    """``+1/-1`` targets and non-negative distances ``[batch, 5]``."""
+    k1, k2 = jax.random.split(key)
+    y = jnp.where(jax.random.bernoulli(k1, 0.5, (BATCH, 5)), 1.0, -1.0)
+    return y, jax.random.uniform(k2, (BATCH, 5), maxval=2.0)
+
+
+def multilabel_embeddings(key):
+    # every sample shares a label with another one and misses one (a positive and a negative)
+    y_true = jnp.array([[1, 0, 1], [1, 1, 0], [0, 1, 0], [0, 0, 1]], jnp.int32)[:BATCH]
+    return y_true, jax.random.normal(key, (BATCH, 6))
+
+
+def image_text(key):
+    """``y_true`` ignored (zeros) and correlated ``(image, text)`` embeddings."""
+    k1, k2 = jax.random.split(key)
+    image = jax.random.normal(k1, (BATCH, 6))
+    return jnp.zeros((BATCH,)), (image, image + jax.random.normal(k2, (BATCH, 6)))
+
+
+GENERATORS.update(
+    {
+        "triplets": triplets,
+        "embedding_pairs": embedding_pairs,
+        "signed_distances": signed_distances,
+        "multilabel_embeddings": multilabel_embeddings,
+        "image_text": image_text,
+    }
+)
+
+
 def distillation(key):
     """Teacher logits ``y_true`` and student logits ``y_pred``, ``[batch, 3 tokens, 6 classes]``."""
     k1, k2 = jax.random.split(key)
@@ -147,3 +196,43 @@ def distillation(key):
 
 
 GENERATORS["distillation"] = distillation
+
+
+def preference(key):
+    """Reference ``y_true`` and policy ``y_pred`` log-probabilities ``[batch, 2]`` (chosen,
+    rejected), negative averages so that ORPO's odds exist."""
+    k1, k2 = jax.random.split(key)
+    reference = -jax.random.uniform(k1, (BATCH, 2), minval=0.5, maxval=3.0)
+    return reference, reference + 0.5 * jax.random.normal(k2, (BATCH, 2))
+
+
+def kto(key):
+    """Desirability ``y_true`` ``[batch]`` and ``(policy, reference, policy_kl, reference_kl)``."""
+    k1, k2 = jax.random.split(key)
+    y_true = jnp.array([1.0, 0.0, 1.0, 0.0])[:BATCH]
+    return y_true, -jax.random.uniform(k2, (BATCH, 4), minval=1.0, maxval=5.0)
+
+
+GENERATORS.update({"preference": preference, "kto": kto})
+
+
+# --- log-probabilities against labels; positive-class index lists (multi-label margin) ---
+
+
+def sparse_log_probs(key):
+    """Integer labels ``[batch]`` and log-probabilities ``[batch, 6]``."""
+    k1, k2 = jax.random.split(key)
+    log_p = jax.nn.log_softmax(jax.random.normal(k2, (BATCH, 6)))
+    return jax.random.randint(k1, (BATCH,), 0, 6), log_p
+
+
+def multilabel_indices(key):
+    """Positive class indices padded with -1, ``[batch, 5]``, and scores ``[batch, 5]``."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    classes = jax.vmap(lambda k: jax.random.permutation(k, 5))(jax.random.split(k1, BATCH))
+    count = jax.random.randint(k2, (BATCH, 1), 1, 4)
+    y_true = jnp.where(jnp.arange(5) < count, classes, -1).astype(jnp.int32)
+    return y_true, jax.random.normal(k3, (BATCH, 5))
+
+
+GENERATORS.update({"sparse_log_probs": sparse_log_probs, "multilabel_indices": multilabel_indices})

@@ -1,0 +1,153 @@
+"""Metric-learning kernels with PyTorch's and optax's semantics: explicit triplets and NT-Xent.
+
+Prediction first, options keyword-optional, per-example output (``ntxent`` aside, whose optax
+definition is one mean over all positive pairs of the batch).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike
+
+from jaxloss.ops._common import as_floating
+
+
+def p_norm(x: jax.Array, p: float, axis: int = -1) -> jax.Array:
+    """``||x||_p`` along ``axis`` with a zero (not NaN) gradient at ``x = 0``."""
+    if p == float("inf"):
+        return jnp.max(jnp.abs(x), axis=axis)
+    if p == 2.0:
+        sq = jnp.sum(x * x, axis=axis)
+        pos = sq > 0
+        return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+    ax = jnp.abs(x)
+    nz = ax > 0
+    total = jnp.sum(jnp.where(nz, jnp.where(nz, ax, 1.0) ** p, 0.0), axis=axis)
+    pos = total > 0
+    return jnp.where(pos, jnp.where(pos, total, 1.0) ** (1.0 / p), 0.0)
+
+
+def pairwise_distance(x1: ArrayLike, x2: ArrayLike, p: float = 2.0, eps: float = 1e-6) -> jax.Array:
+    """PyTorch's ``pairwise_distance``: ``||x1 - x2 + eps||_p`` over the last axis.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.ops.metric_learning import pairwise_distance
+      >>> print(f"{float(pairwise_distance(jnp.zeros(2), jnp.array([3.0, 4.0]), eps=0.0)):.1f}")
+      5.0
+    """
+    x1 = as_floating("pairwise_distance", "x1", x1)
+    x2 = as_floating("pairwise_distance", "x2", x2)
+    return p_norm(x1 - x2 + eps, p)
+
+
+def triplet_margin_loss(
+    anchor: ArrayLike,
+    positive: ArrayLike,
+    negative: ArrayLike,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+) -> jax.Array:
+    """PyTorch's ``triplet_margin_loss`` per triplet, unreduced.
+
+    ``max(d(a, p) - d(a, n) + margin, 0)`` with ``d(x, y) = ||x - y + eps||_p`` (the ``eps`` is
+    added to the difference, as in PyTorch); with ``swap`` the negative distance is
+    ``min(d(a, n), d(p, n))`` (Balntas et al., 2016).
+
+    Args:
+      anchor, positive, negative: ``[..., dim]`` arrays of the same shape.
+      margin: the margin; p: the norm degree (> 0, ``inf`` allowed); eps: added to differences;
+      swap: use the distance swap.
+
+    Returns:
+      ``[...]``: one loss per triplet.
+
+    Raises:
+      TypeError: non-floating inputs. ValueError: shapes that differ.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.ops.metric_learning import triplet_margin_loss
+      >>> a = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+      >>> print(triplet_margin_loss(a, a + 0.1, jnp.array([[1.0, 0.0], [0.0, 1.0]]), eps=0.0))
+      [0.14142138 0.14142138]
+    """
+    name = "triplet_margin_loss"
+    a = as_floating(name, "anchor", anchor)
+    pos = as_floating(name, "positive", positive)
+    neg = as_floating(name, "negative", negative)
+    if not a.shape == pos.shape == neg.shape:
+        raise ValueError(
+            f"{name}: `anchor`, `positive` and `negative` must have the same shape; got "
+            f"{tuple(a.shape)}, {tuple(pos.shape)} and {tuple(neg.shape)}."
+        )
+    d_pos = p_norm(a - pos + eps, p)
+    d_neg = p_norm(a - neg + eps, p)
+    if swap:
+        d_neg = jnp.minimum(d_neg, p_norm(pos - neg + eps, p))
+    return jnp.maximum(d_pos - d_neg + margin, 0.0)
+
+
+def ntxent(embeddings: ArrayLike, labels: ArrayLike, temperature: float = 0.07) -> jax.Array:
+    """NT-Xent with optax's semantics: one mean over every ordered positive pair of the batch.
+
+    With cosine similarities ``s = cos(e_i, e_j) / temperature`` (norms floored at the dtype's
+    machine epsilon), each pair ``(i, j)``, ``i != j`` with equal labels, contributes
+    ``-log(exp(s_ij) / (exp(s_ij) + sum_{k: label_k != label_i} exp(s_ik)))``; the result is their
+    mean. A batch without positive pairs gives 0 (optax gives NaN there).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.ops.metric_learning import ntxent
+      >>> emb = jnp.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]])
+      >>> print(f"{float(ntxent(emb, jnp.array([0, 0, 1, 1]), temperature=1.0)):.4f}")
+      0.4966
+    """
+    name = "ntxent"
+    e = as_floating(name, "embeddings", embeddings)
+    labels = jnp.asarray(labels)
+    if e.ndim != 2 or labels.shape != e.shape[:1]:
+        raise ValueError(
+            f"{name}: `embeddings` must be [batch, dim] and `labels` [batch]; got "
+            f"{tuple(e.shape)} and {tuple(labels.shape)}."
+        )
+    terms, positive = ntxent_pair_terms(e, labels, e, labels, temperature, 0)
+    count = jnp.sum(positive)
+    total = jnp.sum(jnp.where(positive, terms, 0.0))
+    return jnp.where(count > 0, total / jnp.maximum(count, 1), 0.0)
+
+
+def ntxent_pair_terms(
+    embeddings: jax.Array,
+    labels: jax.Array,
+    ref_embeddings: jax.Array,
+    ref_labels: jax.Array,
+    temperature: float | jax.Array,
+    anchor_offset: int | jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Per-pair NT-Xent terms ``[batch, ref]`` and the mask of positive pairs they hold.
+
+    ``anchor_offset`` is the row of ``ref_embeddings`` holding ``embeddings[0]``: the pairs
+    ``(i, i + anchor_offset)`` are a sample with itself and never count.
+    """
+    eps = jnp.finfo(embeddings.dtype).eps
+    norm = jnp.maximum(jnp.linalg.norm(embeddings, axis=-1, keepdims=True), eps)
+    ref_norm = jnp.maximum(jnp.linalg.norm(ref_embeddings, axis=-1, keepdims=True), eps)
+    s = (embeddings / norm) @ (ref_embeddings / ref_norm).T / temperature
+    same = labels[:, None] == ref_labels[None, :]
+    rows = lax.broadcasted_iota(jnp.int32, s.shape, 0) + anchor_offset
+    self_pair = rows == lax.broadcasted_iota(jnp.int32, s.shape, 1)
+    positive = same & ~self_pair
+    negative = ~same
+    neg_inf = jnp.asarray(-jnp.inf, s.dtype)
+    shift = lax.stop_gradient(jnp.max(jnp.where(positive | negative, s, neg_inf), 1, keepdims=True))
+    shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
+    neg_sum = jnp.sum(jnp.where(negative, jnp.exp(jnp.where(negative, s - shift, 0.0)), 0.0), 1)
+    z = jnp.where(positive, s - shift, 0.0)
+    # -log(e^z / (e^z + N)) = log(e^z + N) - z, with N the shifted sum over negatives.
+    terms = jnp.log(jnp.exp(z) + neg_sum[:, None]) - z
+    return jnp.where(positive, terms, 0.0), positive

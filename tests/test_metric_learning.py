@@ -1,0 +1,278 @@
+"""Metric-learning losses: float64 references on uneven batches, TFA/optax/PyTorch semantics,
+masking of anchors without pairs, and global-batch equality under ``shard_map``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+import jaxloss
+from jaxloss.ops import metric_learning as mops
+from tests.reference import metric_learning as ref
+
+IN_BATCH = ["triplet_hard", "triplet_semihard", "contrastive", "lifted_struct", "npairs"]
+IN_BATCH += ["ntxent", "circle"]
+DISTANCE_OPTION = ["triplet_hard", "triplet_semihard", "contrastive", "lifted_struct"]
+# class 3 has one member (no positive), class 0 three (more positives than the others)
+UNEVEN = np.array([0, 0, 0, 1, 1, 2, 3, 2])
+
+
+def _embeddings(seed, n=8, dim=4, normalize=False):
+    x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True) if normalize else x
+
+
+@pytest.mark.parametrize("name", IN_BATCH)
+def test_in_batch_losses_match_the_float64_reference(name):
+    emb = _embeddings(0, normalize=name == "circle")
+    fn, np_fn = getattr(jaxloss, name), ref.REFERENCES[name]
+    np.testing.assert_allclose(fn(UNEVEN, emb), np_fn(UNEVEN, emb), rtol=2e-5, atol=2e-5)
+    # separate references: the self-pair rule only removes index-equal positives
+    ref_lab, ref_emb = np.array([0, 1, 2, 0, 4]), _embeddings(1, 5, normalize=name == "circle")
+    np.testing.assert_allclose(
+        fn(UNEVEN, emb, ref_lab, ref_emb),
+        np_fn(UNEVEN, emb, ref_lab, ref_emb),
+        rtol=2e-5,
+        atol=2e-5,
+    )
+
+
+@pytest.mark.parametrize("metric", ["squared-L2", "angular", "callable"])
+@pytest.mark.parametrize("name", DISTANCE_OPTION)
+def test_distance_metrics(name, metric):
+    emb = _embeddings(2)
+    if metric == "callable":
+        metric = lambda x, y: jnp.abs(x[:, None, :] - y[None, :, :]).sum(-1)
+        np_metric = lambda x, y: np.abs(x[:, None, :] - y[None, :, :]).sum(-1)
+    else:
+        np_metric = metric
+    got = getattr(jaxloss, name)(UNEVEN, emb, distance_metric=metric)
+    want = ref.REFERENCES[name](UNEVEN, emb, distance_metric=np_metric)
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+def test_soft_and_margin_options():
+    emb = _embeddings(3)
+    np.testing.assert_allclose(
+        jaxloss.triplet_hard(UNEVEN, emb, soft=True),
+        ref.np_triplet_hard(UNEVEN, emb, soft=True),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        jaxloss.triplet_semihard(UNEVEN, emb, margin=0.3),
+        ref.np_triplet_semihard(UNEVEN, emb, margin=0.3),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        jaxloss.circle(
+            UNEVEN, _embeddings(3, normalize=True), gamma=8.0, margin=0.1, remove_diagonal=False
+        ),
+        ref.np_circle(
+            UNEVEN, _embeddings(3, normalize=True), gamma=8.0, margin=0.1, remove_diagonal=False
+        ),
+        rtol=1e-5,
+    )
+
+
+def test_tfa_batch_means_on_balanced_batches():
+    # every anchor has one positive: the per-anchor means average to TFA's pair means
+    labels, emb = np.array([0, 0, 1, 1, 2, 2]), _embeddings(4, 6, normalize=True)
+    np.testing.assert_allclose(
+        np.mean(jaxloss.triplet_semihard(labels, emb)),
+        ref.np_triplet_semihard_tfa(labels, emb),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        np.mean(jaxloss.lifted_struct(labels, emb)),
+        ref.np_lifted_struct_tfa(labels, emb),
+        rtol=1e-5,
+    )
+    # TFA's npairs_loss(labels, anchors @ positives.T): positives as references, no self-pairs
+    anchors, positives = _embeddings(5, 4), _embeddings(6, 4)
+    lab = np.array([0, 1, 2, 1])
+    got = jaxloss.npairs(lab, anchors, lab, positives, remove_diagonal=False)
+    np.testing.assert_allclose(
+        np.mean(got), ref.np_npairs_tfa(lab, np.float64(anchors) @ positives.T), rtol=1e-5
+    )
+
+
+def test_npairs_multilabel_reference():
+    labels = (np.random.default_rng(7).random((8, 3)) < 0.5).astype(np.int32)
+    emb = _embeddings(7)
+    np.testing.assert_allclose(
+        jaxloss.npairs_multilabel(labels, emb),
+        ref.np_npairs_multilabel(labels, emb),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        jaxloss.npairs_multilabel(labels, emb, labels, emb[::-1] * 0.5, remove_diagonal=False),
+        ref.np_npairs_multilabel(labels, emb, labels, emb[::-1] * 0.5, remove_diagonal=False),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_ntxent_matches_optax():
+    emb = jnp.asarray(_embeddings(8))
+    for labels in (UNEVEN, np.array([0, 1, 2, 3, 0, 1, 2, 3])):
+        labels = jnp.asarray(labels)
+        want = optax.losses.ntxent(emb, labels, temperature=0.3)
+        np.testing.assert_allclose(mops.ntxent(emb, labels, temperature=0.3), want, rtol=1e-5)
+        np.testing.assert_allclose(
+            mops.ntxent(emb, labels, 0.3), ref.np_ntxent_optax(labels, emb, 0.3), rtol=1e-5
+        )
+    # two views per sample: the per-anchor mean is optax's mean over pairs
+    labels = jnp.array([0, 1, 2, 3, 0, 1, 2, 3])
+    np.testing.assert_allclose(
+        jnp.mean(jaxloss.ntxent(labels, emb)), optax.losses.ntxent(emb, labels), rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"swap": True},
+        {"p": 1.0},
+        {"p": 3.0, "eps": 0.1},
+        {"soft": True},
+        {"distance_metric": "angular"},
+        {"distance_metric": "squared-L2", "swap": True},
+    ],
+    ids=["default", "swap", "p1", "p3_eps", "soft", "angular", "sqL2_swap"],
+)
+def test_triplet_margin_torch_semantics(options):
+    a, p, n = (_embeddings(s, 6) for s in (9, 10, 11))
+    np.testing.assert_allclose(
+        jaxloss.triplet_margin(None, (a, p, n), **options),
+        ref.np_triplet_margin(None, (a, p, n), **options),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    if not options:
+        kernel = mops.triplet_margin_loss(a, p, n)
+        np.testing.assert_allclose(kernel, ref.np_triplet_margin(None, (a, p, n)), rtol=1e-5)
+
+
+def test_triplet_margin_matches_optax_without_eps():
+    a, p, n = (_embeddings(s, 6) for s in (12, 13, 14))
+    np.testing.assert_allclose(
+        jaxloss.triplet_margin(None, (a, p, n), eps=0.0, margin=0.5),
+        optax.losses.triplet_margin_loss(a, p, n, margin=0.5, eps=0.0),
+        rtol=1e-5,
+    )
+
+
+def test_pair_losses_torch_semantics():
+    x1, x2 = _embeddings(15, 6), _embeddings(16, 6)
+    target = np.array([1, -1, 1, -1, 0, 1])  # a 0 target costs nothing (PyTorch)
+    np.testing.assert_allclose(
+        jaxloss.cosine_embedding(target, (x1, x2), margin=0.2),
+        ref.np_cosine_embedding(target, (x1, x2), margin=0.2),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    dist, signs = np.abs(x1), np.where(x2 > 0, 1.0, -1.0)
+    signs[0, 0] = 0.0  # neither 1 nor -1: both terms apply (PyTorch)
+    np.testing.assert_allclose(
+        jaxloss.hinge_embedding(signs, dist, margin=0.7),
+        ref.np_hinge_embedding(signs, dist, margin=0.7),
+        rtol=1e-6,
+    )
+
+
+def test_tfa_documented_examples():
+    y_true, y_pred = jnp.array([0, 0]), jnp.array([[0.0, 1.0], [1.0, 0.0]])
+    dot = lambda x, y: x @ y.T
+    assert float(jnp.mean(jaxloss.triplet_hard(y_true, y_pred))) == pytest.approx(1.0)
+    assert float(jnp.mean(jaxloss.triplet_hard(y_true, y_pred, distance_metric=dot))) == 0.0
+    assert float(jnp.mean(jaxloss.triplet_semihard(y_true, y_pred))) == pytest.approx(2.4142137)
+    semihard_dot = jaxloss.triplet_semihard(y_true, y_pred, distance_metric=dot)
+    assert float(jnp.mean(semihard_dot)) == pytest.approx(1.0)
+    # the class handles leave these anchors (no negative) out: nothing is left, the mean is 0
+    assert float(jaxloss.TripletHard()(y_true, y_pred)) == 0.0
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        jaxloss.TripletHard,
+        jaxloss.TripletSemiHard,
+        jaxloss.LiftedStruct,
+        jaxloss.NTXent,
+        jaxloss.Circle,
+        jaxloss.Npairs,
+    ],
+    ids=lambda c: c.__name__,
+)
+def test_anchors_without_pairs_are_masked_with_finite_gradients(cls):
+    emb = jnp.asarray(_embeddings(17, normalize=True))
+    labels = jnp.asarray(UNEVEN)  # anchor 6 (class 3) has no positive
+    values = np.asarray(cls(reduction="none")(labels, emb), np.float64)
+    valid = np.array([i != 6 for i in range(8)])
+    value, grad = jax.value_and_grad(lambda e: cls()(labels, e))(emb)
+    np.testing.assert_allclose(value, values[valid].mean(), rtol=1e-5)
+    assert np.all(np.isfinite(grad))
+    # distinct labels: no positives; one class: no negatives (N-pairs needs none). Every anchor
+    # is masked: the loss is 0, never NaN, with a finite gradient.
+    cases = [jnp.arange(8)] + ([] if cls is jaxloss.Npairs else [jnp.zeros(8, jnp.int32)])
+    for labels in cases:
+        value, grad = jax.value_and_grad(lambda e, lab=labels: cls()(lab, e))(emb)
+        assert float(value) == 0.0
+        assert np.all(np.isfinite(grad))
+
+
+def test_bad_inputs_raise():
+    emb = _embeddings(18)
+    with pytest.raises(ValueError, match="triplet_hard: `distance_metric` must be"):
+        jaxloss.triplet_hard(UNEVEN, emb, distance_metric="L1")
+    with pytest.raises(ValueError, match="TripletHard: `distance_metric` must be"):
+        jaxloss.TripletHard(distance_metric="cosine")
+    with pytest.raises(TypeError, match="triplet_semihard: `y_true` must hold integer"):
+        jaxloss.triplet_semihard(UNEVEN.astype(np.float32), emb)
+    with pytest.raises(ValueError, match="contrastive: `y_true` must hold one label per row"):
+        jaxloss.contrastive(UNEVEN[:5], emb)
+    with pytest.raises(ValueError, match="npairs: `ref_embeddings` must be"):
+        jaxloss.npairs(UNEVEN, emb, UNEVEN[:3], emb)
+    with pytest.raises(TypeError, match="triplet_margin: `y_pred` must be a tuple"):
+        jaxloss.triplet_margin(None, emb)
+    with pytest.raises(ValueError, match="cosine_embedding: `y_true` must be"):
+        jaxloss.cosine_embedding(np.ones(3), (emb, emb))
+    with pytest.raises(TypeError, match="NTXent: `temperature` must be a float > 0"):
+        jaxloss.NTXent(temperature="0.1")
+
+
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (tests/conftest.py)")
+@pytest.mark.parametrize(
+    "loss",
+    [
+        jaxloss.TripletSemiHard(),
+        jaxloss.TripletHard(soft=True),
+        jaxloss.NTXent(temperature=0.5),
+        jaxloss.Circle(gamma=4.0),
+        jaxloss.LiftedStruct(),
+    ],
+    ids=lambda loss: type(loss).__name__,
+)
+def test_sharded_mining_equals_the_global_batch(loss):
+    # 16 samples, 2 per device; class 5 is alone (masked) and sits on a different device than
+    # the rest of its neighbours, so local mining would pick other negatives and positives
+    labels = jnp.array([0, 1, 2, 0, 3, 1, 4, 2, 5, 3, 0, 4, 1, 2, 3, 4])
+    emb = jnp.asarray(_embeddings(19, 16, 5, normalize=True))
+    mesh = Mesh(np.array(jax.devices()[:8]), ("d",))
+    sharded = jax.tree_util.tree_map(lambda x: x, loss)
+    sharded = type(loss)(**{**loss.get_config(), "axis_name": "d"})
+    local = jax.shard_map(
+        lambda lab, e: sharded(lab, e), mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P()
+    )
+    value, grad = jax.jit(jax.value_and_grad(local, argnums=1))(labels, emb)
+    want, want_grad = jax.value_and_grad(lambda e: loss(labels, e))(emb)
+    np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-6)
