@@ -138,6 +138,52 @@ from jaxloss._structured import (
 # --- post-training: distillation ---
 from jaxloss._distillation import KnowledgeDistillation, knowledge_distillation
 
+# --- margins, Fenchel-Young, log-space likelihoods, robust regression (the compat faces' losses) ---
+from jaxloss._margin import (
+    BinarySparsemaxLoss,
+    MulticlassHinge,
+    MultilabelMargin,
+    MultilabelSoftMargin,
+    MultiMargin,
+    Perceptron,
+    SoftMargin,
+    binary_sparsemax_loss,
+    multi_margin,
+    multiclass_hinge,
+    multilabel_margin,
+    multilabel_soft_margin,
+    perceptron,
+    soft_margin,
+)
+from jaxloss._sparsemax import (
+    FenchelYoungLoss,
+    Poly1Crossentropy,
+    SparsemaxLoss,
+    fenchel_young_loss,
+    poly1_crossentropy,
+    sparsemax_loss,
+)
+from jaxloss._likelihood import (
+    GaussianNLL,
+    GeneralizedKLDivergence,
+    LogKLDivergence,
+    NegativeLogLikelihood,
+    PoissonNLL,
+    gaussian_nll,
+    generalized_kl_divergence,
+    log_kl_divergence,
+    negative_log_likelihood,
+    poisson_nll,
+)
+from jaxloss._regression import (
+    CosineDistance,
+    PinballLoss,
+    SmoothL1,
+    cosine_distance,
+    pinball_loss,
+    smooth_l1,
+)
+
 __version__ = "0.2.0"
 
 __all__ = [
@@ -276,4 +322,41 @@ __all__ = [
     "SigLipLoss",
     "clip_loss",
     "siglip_loss",
+    # margins, Fenchel-Young, log-space likelihoods, robust regression
+    "BinarySparsemaxLoss",
+    "MulticlassHinge",
+    "MultilabelMargin",
+    "MultilabelSoftMargin",
+    "MultiMargin",
+    "Perceptron",
+    "SoftMargin",
+    "binary_sparsemax_loss",
+    "multi_margin",
+    "multiclass_hinge",
+    "multilabel_margin",
+    "multilabel_soft_margin",
+    "perceptron",
+    "soft_margin",
+    "FenchelYoungLoss",
+    "Poly1Crossentropy",
+    "SparsemaxLoss",
+    "fenchel_young_loss",
+    "poly1_crossentropy",
+    "sparsemax_loss",
+    "GaussianNLL",
+    "GeneralizedKLDivergence",
+    "LogKLDivergence",
+    "NegativeLogLikelihood",
+    "PoissonNLL",
+    "gaussian_nll",
+    "generalized_kl_divergence",
+    "log_kl_divergence",
+    "negative_log_likelihood",
+    "poisson_nll",
+    "CosineDistance",
+    "PinballLoss",
+    "SmoothL1",
+    "cosine_distance",
+    "pinball_loss",
+    "smooth_l1",
 ]

@@ -347,3 +347,152 @@ msle = MSLE = mean_squared_logarithmic_error
 logcosh = log_cosh
 huber_loss = huber
 cosine_proximity = cosine_similarity
+
+
+# --- robust and quantile regression, cosine distance (beyond Keras: PyTorch, optax, TFA) ---
+
+
+def smooth_l1(y_true: ArrayLike, y_pred: ArrayLike, beta: float = 1.0) -> jax.Array:
+    """Smooth L1 loss (``torch.nn.SmoothL1Loss``), last-axis mean.
+
+    With ``e = |y_true - y_pred|``: ``0.5 * e^2 / beta`` where ``e < beta``, else
+    ``e - 0.5 * beta``. ``beta = 0`` is the L1 loss; ``smooth_l1(beta=d) == huber(delta=d) / d``.
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+      beta: ``>= 0``, where the quadratic part turns linear.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      TypeError: a non-numeric ``beta``.
+      ValueError: a negative ``beta``, shapes that do not match.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(jaxloss.smooth_l1([[0.0, 0.0]], [[0.5, 3.0]]))  # (0.125 + 2.5) / 2
+      [1.3125]
+    """
+    beta = c.check_option("smooth_l1", "beta", beta, c.NON_NEGATIVE)
+    y_true, y_pred = c.match_shapes("smooth_l1", y_true, y_pred)
+    error = jnp.abs(y_true - y_pred)
+    if isinstance(beta, float) and beta == 0.0:
+        return jnp.mean(error, axis=-1)
+    quadratic = 0.5 * jnp.square(error) / beta
+    return jnp.mean(jnp.where(error < beta, quadratic, error - 0.5 * beta), axis=-1)
+
+
+class SmoothL1(Loss, function=smooth_l1):
+    """Class handle of :func:`smooth_l1`.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(jaxloss.SmoothL1(beta=0.5)([[0.0, 0.0]], [[0.5, 3.0]]))
+      1.5
+    """
+
+    beta: float = option(1.0, c.NON_NEGATIVE)
+
+
+def pinball_loss(y_true: ArrayLike, y_pred: ArrayLike, tau: float = 0.5) -> jax.Array:
+    """Pinball (quantile) loss for the ``tau``-quantile, last-axis mean.
+
+    With ``e = y_true - y_pred``: ``loss = mean(max(tau * e, (tau - 1) * e), axis=-1)``; its
+    minimiser over ``y_pred`` is the ``tau``-quantile of ``y_true``. ``tau = 0.5`` is half the MAE.
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predicted quantiles, same shape.
+      tau: the quantile, in ``[0, 1]``.
+
+    Returns:
+      Per-sample loss, shape ``[batch, d0, .. dN-1]``.
+
+    Raises:
+      TypeError: a non-numeric ``tau``.
+      ValueError: ``tau`` outside ``[0, 1]``, shapes that do not match.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(jaxloss.pinball_loss([[1.0, 1.0]], [[0.0, 2.0]], tau=0.9))  # (0.9 + 0.1) / 2
+      [0.5]
+    """
+    tau = c.check_option("pinball_loss", "tau", tau, c.UNIT_INTERVAL)
+    y_true, y_pred = c.match_shapes("pinball_loss", y_true, y_pred)
+    error = y_true - y_pred
+    return jnp.mean(jnp.maximum(tau * error, (tau - 1.0) * error), axis=-1)
+
+
+class PinballLoss(Loss, function=pinball_loss, aliases=("quantile_loss",)):
+    """Class handle of :func:`pinball_loss`.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(jaxloss.PinballLoss(tau=0.1)([[1.0, 1.0]], [[0.0, 2.0]]))
+      0.5
+    """
+
+    tau: float = option(0.5, c.UNIT_INTERVAL)
+
+
+def cosine_distance(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    axis: int | tuple[int, ...] = -1,
+    epsilon: float = 1e-12,
+    where: ArrayLike | None = None,
+) -> jax.Array:
+    """Cosine distance ``1 - cos(y_true, y_pred)`` along ``axis``, in ``[0, 2]``.
+
+    ``cos = sum(a * b) / (sqrt(max(sum(a^2), epsilon)) * sqrt(max(sum(b^2), epsilon)))``: the
+    ``epsilon`` floor on the squared norms makes a zero vector score a distance of 1 (Keras'
+    ``l2_normalize`` floor is the default; optax's default of 0 gives ``NaN`` there).
+
+    Args:
+      y_true: targets, shape ``[batch, d0, .. dN]``.
+      y_pred: predictions, same shape.
+      axis: the axis (or axes) of the vectors.
+      epsilon: ``>= 0``, the floor of each squared norm.
+      where: optional boolean mask (a call-time input): elements where it is False are left out
+        of every sum.
+
+    Returns:
+      Per-sample distance, ``y_pred``'s shape without ``axis``.
+
+    Raises:
+      TypeError: an option of the wrong kind.
+      ValueError: a negative ``epsilon``, shapes that do not match.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(jaxloss.cosine_distance([[1.0, 0.0], [1.0, 1.0]], [[0.0, 2.0], [3.0, 3.0]]))
+      [1. 0.]
+    """
+    name = "cosine_distance"
+    axis = c.check_option(name, "axis", axis, c.AXES)
+    epsilon = c.check_option(name, "epsilon", epsilon, c.NON_NEGATIVE)
+    y_true, y_pred = c.match_shapes(name, y_true, y_pred)
+    if where is not None:
+        where = jnp.asarray(where, bool)
+
+    def norm(x: jax.Array) -> jax.Array:
+        squared = jnp.sum(jnp.square(x), axis=axis, where=where, keepdims=True)
+        return jnp.sqrt(jnp.maximum(squared, epsilon))
+
+    cos = jnp.sum((y_true / norm(y_true)) * (y_pred / norm(y_pred)), axis=axis, where=where)
+    return 1.0 - cos
+
+
+class CosineDistance(Loss, function=cosine_distance):
+    """Class handle of :func:`cosine_distance`.
+
+    Examples:
+      >>> import jaxloss
+      >>> print(jaxloss.CosineDistance()([[1.0, 0.0], [1.0, 1.0]], [[0.0, 2.0], [3.0, 3.0]]))
+      0.5
+    """
+
+    axis: int | tuple[int, ...] = option(-1, c.AXES)
+    epsilon: float = option(1e-12, c.NON_NEGATIVE)
