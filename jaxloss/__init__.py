@@ -184,6 +184,25 @@ from jaxloss._regression import (
     smooth_l1,
 )
 
+# --- post-training: preference optimisation ---
+from jaxloss._preference import (
+    DPO,
+    IPO,
+    KTO,
+    ORPO,
+    RobustDPO,
+    SimPO,
+    SlicHinge,
+    dpo,
+    ipo,
+    kto,
+    orpo,
+    robust_dpo,
+    sequence_log_probs,
+    simpo,
+    slic_hinge,
+)
+
 __version__ = "0.2.0"
 
 __all__ = [
@@ -359,4 +378,20 @@ __all__ = [
     "cosine_distance",
     "pinball_loss",
     "smooth_l1",
+    # post-training: preference optimisation
+    "DPO",
+    "IPO",
+    "KTO",
+    "ORPO",
+    "RobustDPO",
+    "SimPO",
+    "SlicHinge",
+    "dpo",
+    "ipo",
+    "kto",
+    "orpo",
+    "robust_dpo",
+    "sequence_log_probs",
+    "simpo",
+    "slic_hinge",
 ]
