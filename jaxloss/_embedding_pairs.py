@@ -130,7 +130,7 @@ class TripletMargin(
       >>> a = jnp.array([[0.0, 0.0], [1.0, 1.0]])
       >>> n = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> print(f"{float(jaxloss.TripletMargin(eps=0.0, swap=True)(None, (a, a + 0.1, n))):.4f}")
-      0.2414
+      0.1887
     """
 
     margin: float = option(1.0, c.FINITE)
@@ -227,7 +227,8 @@ def hinge_embedding(y_true: ArrayLike, y_pred: ArrayLike, margin: float = 1.0) -
 
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
-      >>> print(np.asarray(jaxloss.hinge_embedding(jnp.array([[1, -1]]), jnp.array([[0.3, 0.4]]))))
+      >>> loss = jaxloss.hinge_embedding(jnp.array([[1, -1]]), jnp.array([[0.3, 0.4]]))
+      >>> print(np.asarray(loss).round(4))
       [0.45]
     """
     name = "hinge_embedding"

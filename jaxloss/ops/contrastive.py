@@ -150,12 +150,12 @@ def clip_loss(
       TypeError: non-floating embeddings. ValueError: shapes or options.
 
     Examples:
-      >>> import jax.numpy as jnp
+      >>> import jax.numpy as jnp, numpy as np
       >>> from jaxloss.ops.contrastive import clip_loss
       >>> img = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
       >>> txt = jnp.array([[0.8, 0.6], [0.0, 1.0], [0.6, 0.8]])
-      >>> print(clip_loss(img, txt, logit_scale=2.0).round(4))
-      [0.8266 1.1325 1.0104]
+      >>> print(np.asarray(clip_loss(img, txt, logit_scale=2.0)).round(4))
+      [0.8707 0.6711 0.8521]
     """
     x, y = _check("clip_loss", image, text, chunk_size, collective)
     scale = jnp.asarray(logit_scale, x.dtype)
@@ -224,12 +224,12 @@ def siglip_loss(
       TypeError: non-floating embeddings. ValueError: shapes or options.
 
     Examples:
-      >>> import jax.numpy as jnp
+      >>> import jax.numpy as jnp, numpy as np
       >>> from jaxloss.ops.contrastive import siglip_loss
       >>> img = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
       >>> txt = jnp.array([[0.8, 0.6], [0.0, 1.0], [0.6, 0.8]])
-      >>> print(siglip_loss(img, txt, logit_scale=2.0, logit_bias=-1.0).round(4))
-      [1.9986 2.2143 2.3573]
+      >>> print(np.asarray(siglip_loss(img, txt, logit_scale=2.0, logit_bias=-1.0)).round(4))
+      [1.5489 2.1489 2.6062]
     """
     x, y = _check("siglip_loss", image, text, chunk_size, collective)
     scale = jnp.asarray(logit_scale, x.dtype)

@@ -105,7 +105,7 @@ def ntxent(embeddings: ArrayLike, labels: ArrayLike, temperature: float = 0.07) 
       >>> from jaxloss.ops.metric_learning import ntxent
       >>> emb = jnp.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]])
       >>> print(f"{float(ntxent(emb, jnp.array([0, 0, 1, 1]), temperature=1.0)):.4f}")
-      0.4966
+      0.6736
     """
     name = "ntxent"
     e = as_floating(name, "embeddings", embeddings)
