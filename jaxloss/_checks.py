@@ -355,9 +355,9 @@ def match_shapes(
     except ValueError:
         out = None
     if out != tuple(y_pred.shape) or (not broadcast and y_true.shape != y_pred.shape):
+        rule = "" if not broadcast else " (or `y_true` must broadcast to `y_pred`)"
         raise ValueError(
-            f"{_owner(loss)}: `y_true` and `y_pred` must have the same shape (or `y_true` must "
-            f"broadcast to `y_pred`); got y_true {tuple(jnp.shape(y_true))} and "
-            f"y_pred {tuple(y_pred.shape)}."
+            f"{_owner(loss)}: `y_true` and `y_pred` must have the same shape{rule}; got y_true "
+            f"{tuple(jnp.shape(y_true))} and y_pred {tuple(y_pred.shape)}."
         )
     return y_true, y_pred

@@ -321,11 +321,12 @@ class Loss:
         the loss (e.g. to keep low-precision operands whose kernel accumulates in float32).
         """
         dtype = self.compute_dtype
-        cast = functools.partial(self._cast_leaf, dtype=dtype)
-        return jax.tree.map(cast, y_true), jax.tree.map(cast, y_pred)
+        cast_true = functools.partial(self._cast_leaf, dtype=dtype, arg="y_true")
+        cast_pred = functools.partial(self._cast_leaf, dtype=dtype, arg="y_pred")
+        return _tree_map_inputs(cast_true, y_true), _tree_map_inputs(cast_pred, y_pred)
 
-    def _cast_leaf(self, x: Any, dtype: Any) -> Any:
-        x = c.as_input_array(type(self).__name__, "input", x)
+    def _cast_leaf(self, x: Any, dtype: Any, arg: str = "input") -> Any:
+        x = c.as_input_array(type(self).__name__, arg, x)
         return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
 
     def options(self) -> dict[str, Any]:
@@ -344,7 +345,10 @@ class Loss:
         dtype = self.compute_dtype
         y_true, y_pred = self.cast_inputs(y_true, y_pred)
         cast = functools.partial(self._cast_leaf, dtype=dtype)
-        inputs = {k: None if v is None else jax.tree.map(cast, v) for k, v in inputs.items()}
+        inputs = {
+            k: None if v is None else jax.tree.map(functools.partial(cast, arg=k), v)
+            for k, v in inputs.items()
+        }
         stats = self.statistics(y_true, y_pred, sample_weight, **inputs)
         if stats is not None:
             if self.axis_name is not None:
@@ -414,6 +418,13 @@ class Loss:
     def from_config(cls, config: dict[str, Any]) -> Loss:
         """Rebuild a loss from :meth:`get_config`'s output."""
         return cls(**config)
+
+
+def _tree_map_inputs(fn: Callable[[Any], Any], tree: Any) -> Any:
+    """``jax.tree.map`` that also sends ``None`` and strings to ``fn`` (so they are refused)."""
+    if tree is None or isinstance(tree, (str, bytes)):
+        return fn(tree)
+    return jax.tree.map(fn, tree)
 
 
 def _wrap_init(cls: type, init: Callable[..., None], *, positional: bool) -> Callable[..., None]:

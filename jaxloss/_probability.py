@@ -61,8 +61,8 @@ def warn_single_class(name: str, y_pred: jax.Array) -> None:
 def categorical_prepare(name, y_true, y_pred, axis):
     if isinstance(axis, bool):
         raise TypeError(f"{name}: `axis` must be an int; got {axis!r}.")
-    y_pred = c.as_float(y_pred)
-    y_true = jnp.asarray(y_true).astype(y_pred.dtype)
+    y_pred = c.as_float(y_pred, loss=name)
+    y_true = c.as_input_array(name, "y_true", y_true).astype(y_pred.dtype)
     if y_true.shape != y_pred.shape:
         raise ValueError(
             f"{name}: `y_true` and `y_pred` must have the same shape; got y_true "
@@ -82,8 +82,8 @@ def squeeze_sparse_labels(y_true: jax.Array, y_pred: jax.Array, axis: int) -> ja
 
 
 def sparse_prepare(name, y_true, y_pred, axis):
-    y_pred = c.as_float(y_pred)
-    y_true = jnp.asarray(y_true)
+    y_pred = c.as_float(y_pred, loss=name)
+    y_true = c.as_input_array(name, "y_true", y_true)
     c.check_integer(name, "y_true", y_true)
     c.check_rank(name, "y_pred", y_pred, 1)
     axis = c.normalize_axis(name, "y_pred", axis, y_pred.ndim)

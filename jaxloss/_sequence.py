@@ -64,8 +64,8 @@ def ctc(
       Labels outside ``[0, num_classes)`` within a row's length give that row a NaN loss.
     """
     name = "ctc"
-    y_true = jnp.asarray(y_true)
-    y_pred = c.as_float(y_pred)
+    y_true = c.as_input_array(name, "y_true", y_true)
+    y_pred = c.as_float(y_pred, loss=name)
     c.check_integer(name, "y_true", y_true)
     if y_true.ndim != 2:
         raise ValueError(
