@@ -9,6 +9,7 @@ along the class axis first. Also the trace-time checks of categorical (same-shap
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
