@@ -86,3 +86,13 @@ def test_mixed_precision_runs_with_a_float32_loss_on_bfloat16_logits():
 def test_multi_output_runs_a_weighted_sum_of_losses_plus_a_penalty():
     result = run_example("multi_output")
     assert math.isfinite(result["total"]) and result["total"] > 0
+
+
+def test_speech_ctc_runs_decodes_and_saves_an_alignment_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = run_example("speech_ctc", "--out", str(tmp_path))
+    assert result["loss"] < result["first_loss"]
+    assert result["greedy_error"][-1] < result["greedy_error"][0]
+    assert 0.0 <= result["beam_error"] < result["greedy_error"][0]
+    assert all(math.isfinite(s) and s <= 0 for s in result["alignment_scores"].tolist())
+    assert result["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
