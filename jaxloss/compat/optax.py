@@ -22,12 +22,20 @@ Departures from optax, each where optax's result is a defect:
   the last valid step), as they are in practice: optax also skips padded frames in the middle.
   ``ctc_loss_with_forward_probs`` is not provided (jaxloss's CTC kernel does not expose its
   forward variables).
+* ``ntxent``: a batch without a positive pair gives 0 (optax: ``NaN``).
+* ``dice_loss``, ``binary_dice_loss``, ``multiclass_generalized_dice_loss``,
+  ``ranking_softmax_loss`` and ``ntxent`` are jaxloss's own implementations of optax's
+  signatures (segmentation, ranking and metric-learning families); ``dice_loss`` works under
+  ``jit``.
+* The cross-entropy and CTC adapters run jaxloss's reverse-mode kernels (``jax.custom_vjp``):
+  ``jax.grad`` and ``jax.hessian`` work, forward mode on the loss itself (``jax.jvp``,
+  ``jax.jacfwd``, ``check_grads`` with ``modes=("fwd",)``) does not; the ``*_jvp`` twins in
+  :mod:`jaxloss.ops` support it.
 * bfloat16/float16 inputs to the cross-entropies give float32 losses (the kernels' compute dtype).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -37,15 +45,35 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _focal, _hinge, _likelihood, _margin, _regression, _sparsemax, ops
+from jaxloss import (
+    _focal,
+    _hinge,
+    _likelihood,
+    _margin,
+    _ranking,
+    _regression,
+    _segmentation,
+    _sparsemax,
+    ops,
+)
+from jaxloss.ops import metric_learning as _metric_ops
 
 Axis = int | tuple[int, ...] | None
 
+# Families that already have optax's signatures serve it directly, one definition each.
+dice_loss = _segmentation.dice_loss
+binary_dice_loss = _segmentation.binary_dice_loss
+multiclass_generalized_dice_loss = _segmentation.multiclass_generalized_dice_loss
+ranking_softmax_loss = _ranking.ranking_softmax_loss
+ntxent = _metric_ops.ntxent
+
 __all__ = [
+    "binary_dice_loss",
     "convex_kl_divergence",
     "cosine_distance",
     "cosine_similarity",
     "ctc_loss",
+    "dice_loss",
     "generalized_kl_divergence",
     "hinge_loss",
     "huber_loss",
@@ -54,11 +82,14 @@ __all__ = [
     "l2_loss",
     "log_cosh",
     "make_fenchel_young_loss",
+    "multiclass_generalized_dice_loss",
     "multiclass_hinge_loss",
     "multiclass_perceptron_loss",
     "multiclass_sparsemax_loss",
+    "ntxent",
     "perceptron_loss",
     "poly_loss_cross_entropy",
+    "ranking_softmax_loss",
     "safe_softmax_cross_entropy",
     "sigmoid_binary_cross_entropy",
     "sigmoid_focal_loss",
@@ -361,7 +392,9 @@ def make_fenchel_young_loss(max_fun: Callable[..., Any]) -> Callable[..., jax.Ar
     """
 
     def fenchel_young_loss(scores: ArrayLike, targets: ArrayLike, *args: Any, **kwargs: Any):
-        conjugate = functools.partial(max_fun, *args, **kwargs) if args or kwargs else max_fun
+        def conjugate(row: jax.Array) -> jax.Array:
+            return max_fun(row, *args, **kwargs)
+
         return _sparsemax.fenchel_young_loss(targets, scores, regularizer=conjugate)
 
     return fenchel_young_loss
