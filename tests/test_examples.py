@@ -96,3 +96,15 @@ def test_speech_ctc_runs_decodes_and_saves_an_alignment_plot(tmp_path):
     assert 0.0 <= result["beam_error"] < result["greedy_error"][0]
     assert all(math.isfinite(s) and s <= 0 for s in result["alignment_scores"].tolist())
     assert result["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs a 2 x 4 mesh")
+def test_language_model_runs_with_a_vocab_parallel_head_and_learns(tmp_path):
+    pytest.importorskip("equinox")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("tqdm")
+    history = run_example("language_model", "--out", str(tmp_path))
+    first, last = history["loss"][0], sum(history["loss"][-5:]) / 5
+    assert math.isfinite(first) and last < 0.6 * first  # uniform over 64 tokens: log 64 = 4.16
+    assert sum(history["accuracy"][-5:]) / 5 > 0.4  # the chain's best is about 0.7
+    assert (tmp_path / "language_model.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
