@@ -85,21 +85,25 @@ def _token_terms(
     return ce * w, w
 
 
-def _sequence_sums(
-    ce: jax.Array, w: jax.Array, modes: dict[str, bool]
-) -> tuple[jax.Array, jax.Array] | None:
-    """``(numerator, denominator)`` of the modes that reduce over the batch, else ``None``."""
+def _reduces_batch(modes: dict[str, Any]) -> bool:
+    """Whether the result is a ratio of batch sums (a scalar or ``[T]``)."""
     avg_t, avg_b = modes["average_across_timesteps"], modes["average_across_batch"]
     sum_t, sum_b = modes["sum_over_timesteps"], modes["sum_over_batch"]
-    nonzero = (w != 0).astype(ce.dtype)
-    if avg_t and avg_b:
-        return jnp.sum(ce), jnp.sum(w)
-    if sum_t and sum_b:
-        return jnp.sum(ce), jnp.sum(nonzero)
     # TFA gives averaging precedence over summing when they name different axes.
-    if avg_b or (sum_b and not avg_t):
-        return jnp.sum(ce, axis=0), jnp.sum(w if avg_b else nonzero, axis=0)
-    return None
+    return avg_b or (sum_t and sum_b) or (sum_b and not avg_t)
+
+
+def _sequence_sums(
+    ce: jax.Array, w: jax.Array, modes: dict[str, Any]
+) -> tuple[jax.Array, jax.Array]:
+    """``(numerator, denominator)`` of a mode that reduces over the batch."""
+    nonzero = (w != 0).astype(ce.dtype)
+    if modes["average_across_timesteps"] and modes["average_across_batch"]:
+        return jnp.sum(ce), jnp.sum(w)
+    if modes["sum_over_timesteps"] and modes["sum_over_batch"]:
+        return jnp.sum(ce), jnp.sum(nonzero)
+    avg_b = modes["average_across_batch"]
+    return jnp.sum(ce, axis=0), jnp.sum(w if avg_b else nonzero, axis=0)
 
 
 def sequence_loss(
@@ -162,9 +166,8 @@ def sequence_loss(
         },
     )
     ce, w = _token_terms("sequence_loss", y_true, y_pred, weights)
-    sums = _sequence_sums(ce, w, modes)
-    if sums is not None:
-        return _safe_divide(*sums)
+    if _reduces_batch(modes):
+        return _safe_divide(*_sequence_sums(ce, w, modes))
     if modes["average_across_timesteps"]:
         return _safe_divide(jnp.sum(ce, axis=1), jnp.sum(w, axis=1))
     if modes["sum_over_timesteps"]:
@@ -206,7 +209,7 @@ class SequenceLoss(Loss, function=sequence_loss, inputs="sequence_logits"):
         self, y_true: Any, y_pred: Any, sample_weight: Any = None, weights: Any = None
     ) -> Any:
         modes = self.options()
-        if _sequence_sums(jnp.zeros((1, 1)), jnp.ones((1, 1)), modes) is None:
+        if not _reduces_batch(modes):
             return None
         if sample_weight is not None:
             sw = jnp.asarray(sample_weight)
