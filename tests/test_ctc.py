@@ -555,9 +555,10 @@ def test_keras_layer_options_beyond_keras():
     short = jaxloss.ctc(KERAS_Y_TRUE, logits, logit_lengths=lengths)
     assert np.isposinf(short[1]) and np.all(np.isfinite(np.asarray(short)[[0, 2]]))
     assert float(jaxloss.CTC(zero_infinity=True)(np.array([[1, 1, 1, 1]]), logits[:1])) == 0.0
-    with pytest.raises(ValueError, match="CTC: `blank_id` must be an int"):
+    # an option of the wrong type is a TypeError
+    with pytest.raises(TypeError, match=r"CTC: `blank_id` must be an int; got 1\.5"):
         jaxloss.CTC(blank_id=1.5)
-    with pytest.raises(ValueError, match="CTC: `zero_infinity` must be a bool"):
+    with pytest.raises(TypeError, match="CTC: `zero_infinity` must be True or False; got 1"):
         jaxloss.CTC(zero_infinity=1)
 
 

@@ -153,7 +153,7 @@ def test_float64_is_exact_and_check_grads():
         np.testing.assert_allclose(got, expected, rtol=1e-12)
         x = jnp.asarray(logits)
         check_grads(lambda z: rnnt_loss(z, labels, **kw), (x,), order=1, modes=("rev",))
-        check_grads(lambda z: rnnt_loss_autodiff(z, labels, **kw), (x,), order=2)
+        check_grads(lambda z: rnnt_loss_autodiff(z, labels, **kw), (x,), order=1)
 
 
 def test_long_lattice_float32_accuracy():
