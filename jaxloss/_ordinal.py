@@ -9,7 +9,7 @@ returns a scalar, and its class handle sums the batch statistics (across devices
     >>> y_true = [[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]]
     >>> y_pred = [[0.1, 0.2, 0.6, 0.1], [0.1, 0.5, 0.3, 0.1],
     ...           [0.8, 0.05, 0.05, 0.1], [0.01, 0.09, 0.1, 0.8]]
-    >>> print(f"{float(jaxloss.WeightedKappa(num_classes=4)(y_true, y_pred)):.7f}")
+    >>> print(f"{float(jaxloss.WeightedKappa()(y_true, y_pred)):.7f}")
     -1.1611925
 """
 
@@ -30,7 +30,6 @@ WEIGHTAGE = c.Check(
     str,
     lambda x: x in ("linear", "quadratic"),
 )
-NUM_CLASSES = c.POSITIVE_INT.optional()
 
 
 def _kappa_statistics(
@@ -38,18 +37,12 @@ def _kappa_statistics(
     y_true: ArrayLike,
     y_pred: ArrayLike,
     sample_weight: ArrayLike | None,
-    num_classes: int | None,
     weightage: str,
 ) -> dict[str, jax.Array]:
     """The sums weighted kappa divides: all of them add across batch shards."""
     y_pred = c.as_float(y_pred, loss=loss, arg="y_pred")
     c.check_rank(loss, "y_pred", y_pred, 2)
     classes = y_pred.shape[-1]
-    if num_classes is not None and num_classes != classes:
-        raise ValueError(
-            f"{loss}: `num_classes` must equal the last axis of `y_pred` ({classes}); "
-            f"got {num_classes}."
-        )
     y_true = c.as_input_array(loss, "y_true", y_true)
     if y_true.ndim == y_pred.ndim - 1:
         c.check_integer(loss, "y_true", y_true)
@@ -94,7 +87,6 @@ def _kappa_from_statistics(stats: dict[str, jax.Array], weightage: str, epsilon:
 def weighted_kappa(
     y_true: ArrayLike,
     y_pred: ArrayLike,
-    num_classes: int | None = None,
     weightage: str = "quadratic",
     epsilon: float = 1e-6,
 ) -> jax.Array:
@@ -111,7 +103,6 @@ def weighted_kappa(
       y_true: one-hot targets ``[batch, C]`` (leading axes are flattened into the batch), or
         integer labels ``[batch]``.
       y_pred: class probabilities ``[batch, C]``.
-      num_classes: ``C``, checked against ``y_pred`` when given (TFA requires it).
       weightage: ``"quadratic"`` (default) or ``"linear"``.
       epsilon: added to the ratio before the log, >= 0.
 
@@ -120,8 +111,7 @@ def weighted_kappa(
 
     Raises:
       TypeError: non-numeric inputs; options of the wrong type.
-      ValueError: an unknown ``weightage``; a ``num_classes`` that does not match ``y_pred``;
-        shapes that do not match.
+      ValueError: an unknown ``weightage``; shapes that do not match.
 
     Examples:
       >>> import jaxloss
@@ -134,10 +124,9 @@ def weighted_kappa(
       An empty batch, or one where the chance term is 0 (all targets and predictions on one
       level), gives ``log(epsilon)``: TFA's ``div_no_nan``.
     """
-    num_classes = c.check_option("weighted_kappa", "num_classes", num_classes, NUM_CLASSES)
     weightage = c.check_option("weighted_kappa", "weightage", weightage, WEIGHTAGE)
     epsilon = c.check_option("weighted_kappa", "epsilon", epsilon, c.NON_NEGATIVE)
-    stats = _kappa_statistics("weighted_kappa", y_true, y_pred, None, num_classes, weightage)
+    stats = _kappa_statistics("weighted_kappa", y_true, y_pred, None, weightage)
     return _kappa_from_statistics(stats, weightage, epsilon)
 
 
@@ -148,7 +137,9 @@ class WeightedKappa(
 
     ``sample_weight`` (``[batch]``) weighs each sample in every sum of the ratio; with
     ``axis_name`` the sums are taken across devices first, so ``shard_map`` over a sharded batch
-    gives the loss of the global batch. ``reduction`` has no effect (the loss is one ratio).
+    gives the loss of the global batch. ``reduction`` has no effect (the loss is one ratio). The
+    number of classes is the last axis of ``y_pred``: TFA's ``num_classes`` argument is not
+    needed (``WeightedKappaLoss(num_classes=4)`` ports as ``WeightedKappa()``).
 
     Examples:
       >>> import jaxloss
@@ -158,7 +149,6 @@ class WeightedKappa(
       -0.875466
     """
 
-    num_classes: int | None = option(None, NUM_CLASSES)
     weightage: str = option("quadratic", WEIGHTAGE)
     epsilon: float = option(1e-6, c.NON_NEGATIVE)
 
@@ -166,9 +156,7 @@ class WeightedKappa(
         self, y_true: Any, y_pred: Any, sample_weight: Any = None, **inputs: Any
     ) -> dict[str, jax.Array]:
         del inputs
-        return _kappa_statistics(
-            type(self).__name__, y_true, y_pred, sample_weight, self.num_classes, self.weightage
-        )
+        return _kappa_statistics(type(self).__name__, y_true, y_pred, sample_weight, self.weightage)
 
     def from_statistics(self, statistics: Any) -> jax.Array:
         return _kappa_from_statistics(statistics, self.weightage, self.epsilon)

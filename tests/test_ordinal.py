@@ -22,7 +22,7 @@ def test_matches_float64_reference_for_one_hot_and_integer_labels(weightage):
     labels, probs = _ratings(0)
     onehot = np.eye(5, dtype=np.float32)[labels]
     expected = np_weighted_kappa(labels, probs, weightage=weightage)
-    got = jaxloss.weighted_kappa(onehot, probs, num_classes=5, weightage=weightage)
+    got = jaxloss.weighted_kappa(onehot, probs, weightage=weightage)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     np.testing.assert_allclose(jaxloss.weighted_kappa(labels, probs, weightage=weightage), got)
     loss = jaxloss.WeightedKappa(weightage=weightage, epsilon=0.0)
@@ -38,7 +38,7 @@ def test_tfa_documented_example():
     y_pred = np.array(
         [[0.1, 0.2, 0.6, 0.1], [0.1, 0.5, 0.3, 0.1], [0.8, 0.05, 0.05, 0.1], [0.01, 0.09, 0.1, 0.8]]
     )
-    np.testing.assert_allclose(jaxloss.WeightedKappa(4)(y_true, y_pred), -1.1611925, rtol=1e-6)
+    np.testing.assert_allclose(jaxloss.WeightedKappa()(y_true, y_pred), -1.1611925, rtol=1e-6)
 
 
 def test_perfect_and_chance_predictions():
@@ -91,10 +91,8 @@ def test_bad_options_and_shapes_raise():
         jaxloss.weighted_kappa(labels, probs, weightage="cubic")
     with pytest.raises(ValueError, match="WeightedKappa: `weightage` must be 'linear' or"):
         jaxloss.WeightedKappa(weightage="cubic")
-    with pytest.raises(ValueError, match="weighted_kappa: `num_classes` must equal"):
-        jaxloss.weighted_kappa(labels, probs, num_classes=3)
-    with pytest.raises(ValueError, match="WeightedKappa: `num_classes` must be None or an int"):
-        jaxloss.WeightedKappa(num_classes=0)
+    with pytest.raises(TypeError, match="WeightedKappa: `epsilon` must be a float >= 0"):
+        jaxloss.WeightedKappa(epsilon="small")
     with pytest.raises(TypeError, match="weighted_kappa: `y_true` must hold integer class"):
         jaxloss.weighted_kappa(labels.astype(np.float32), probs)
     with pytest.raises(ValueError, match="weighted_kappa: `y_true` must be one-hot"):

@@ -3,9 +3,7 @@
 import numpy as np
 
 
-def np_weighted_kappa(
-    y_true, y_pred, num_classes=None, weightage="quadratic", epsilon=1e-6, sample_weight=None
-):
+def np_weighted_kappa(y_true, y_pred, weightage="quadratic", epsilon=1e-6, sample_weight=None):
     p = np.asarray(y_pred, np.float64)
     k = p.shape[-1]
     t = np.asarray(y_true)
