@@ -108,3 +108,11 @@ def test_language_model_runs_with_a_vocab_parallel_head_and_learns(tmp_path):
     assert math.isfinite(first) and last < 0.6 * first  # uniform over 64 tokens: log 64 = 4.16
     assert sum(history["accuracy"][-5:]) / 5 > 0.4  # the chain's best is about 0.7
     assert (tmp_path / "language_model.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_preference_runs_dpo_and_reward_accuracy_rises(tmp_path):
+    pytest.importorskip("matplotlib")
+    history = run_example("preference", "--out", str(tmp_path))
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["reward_accuracy"][-1] > history["reward_accuracy"][0] + 0.5
+    assert (tmp_path / "preference.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
