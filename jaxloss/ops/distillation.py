@@ -33,17 +33,21 @@ wherever ``P`` or ``Q`` is, so the divergence is always finite.
 Memory (``jax.custom_vjp``)
 ---------------------------
 :func:`distillation_divergence` reads the logits in fused reductions (the row maxima, the two
-logsumexps, the divergence) and saves only per-row scalars: the two logsumexps and the two KL terms.
+logsumexps, the divergence) and saves only per-row scalars: the two logsumexps and the divergence.
 Its backward is one fused elementwise pass per input that recomputes both softmaxes from the logits
-and those scalars::
+and those scalars (for ``0 < beta < 1`` after one more reduction, for ``KL(Q || M)``)::
 
     d/ds = (1 - beta) * q * (log q - log m - KL(Q || M))        (forward KL: q - p)
     d/dt =      beta  * p * (log p - log m - KL(P || M))        (reverse KL: p - q)
 
 times ``1 / temperature`` (and ``temperature ** 2`` with ``scale_by_temperature_squared``). No
-``[rows, V]`` array is kept between the passes; autodiff of the same formula keeps the softmaxes and
-log-softmaxes. The teacher's gradient is computed only when something asks for it (a frozen teacher
-costs nothing: XLA drops the unused output).
+``[rows, V]`` array is kept between the passes or built inside them (the compiled step's temp
+memory is a few per-row vectors; ``benchmarks/bench_distillation.py`` measures it against the plain
+formula, whose autodiff keeps the softmaxes and log-softmaxes). The reductions contain no select:
+XLA:CPU would materialise a select's operands, so ``0 * log 0`` is kept at 0 by flooring ``-inf``
+log-probabilities at half the dtype's most negative value instead. The teacher's gradient is
+computed only when something asks for it (a frozen teacher costs nothing: XLA drops the unused
+output).
 
 :func:`distillation_divergence_autodiff` is the same function written for autodiff: it supports
 every transformation (``jax.jvp``, ``jax.hessian``) at the memory cost above.
