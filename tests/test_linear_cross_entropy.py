@@ -23,7 +23,7 @@ from jax.test_util import check_grads
 
 import jaxloss
 from jaxloss import LinearCrossEntropy, linear_crossentropy, ops
-from tests._reference import np_reduce
+from tests.reference import np_reduce
 
 N, D, V = 13, 8, 37  # V prime: never a multiple of the block
 IGNORE = -100

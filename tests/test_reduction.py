@@ -8,7 +8,7 @@ import pytest
 
 import jaxloss
 from jaxloss import Reduction, reduce_weighted_values
-from tests._reference import np_reduce
+from tests.reference import np_reduce
 
 REDUCTIONS = ["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None]
 RNG = np.random.default_rng(0)

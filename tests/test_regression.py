@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import jaxloss
-from tests import _reference as ref
+from tests.reference import keras_losses as ref
 
 RNG = np.random.default_rng(1)
 
