@@ -191,8 +191,10 @@ def _objective(loss_fn, labels):
     return objective
 
 
-def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
-    """Time every contender on float32 operands; one row per contender."""
+def run(
+    quick: bool = False, rounds: int | None = None, only: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
+    """Time every contender (or those named in ``only``) on float32 operands; a row for each."""
     n, d, v = QUICK if quick else FULL
     rounds = rounds or (5 if quick else 3)
     hidden, weight, labels = _inputs(n, d, v)
@@ -203,6 +205,8 @@ def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
     temp: dict[str, float | None] = {}
     errs: dict[str, float] = {}
     for name, loss_fn in _jax_contenders().items():
+        if only and name not in only:
+            continue
         objective = _objective(loss_fn, labels)
         step = jax.jit(jax.value_and_grad(objective, argnums=(0, 1)))
         fns[name] = lambda step=step: step(hidden, weight)
@@ -212,6 +216,8 @@ def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
         errs[name] = float(np.max(np.abs(np.asarray(per_token, np.float64) - reference)))
     torch_fns = _torch_contenders(hidden, weight, labels)
     for name, call in torch_fns.items():
+        if only and name not in only:
+            continue
         fns[name] = call
         temp[name] = None
         import torch
@@ -438,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"N, D, V = {QUICK} instead of {FULL}")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--sweep", action="store_true", help="time the block sizes instead")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated contenders to time (default: all)"
+    )
     args = parser.parse_args(argv)
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
     if args.sweep:
@@ -462,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
             f"jax {jax.__version__}, {os.cpu_count()} CPU cores\n\n{table}\n"
         )
         return 0
-    rows = run(quick=args.quick, rounds=args.rounds)
+    only = tuple(args.only.split(",")) if args.only else None
+    rows = run(quick=args.quick, rounds=args.rounds, only=only)
     print(_harness.format_table(rows, COLUMNS))
     print(summary(rows))
     return 0
