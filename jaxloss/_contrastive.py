@@ -126,6 +126,12 @@ def clip_loss(
 class _ImageText(Loss):
     """The class handles pass their ``axis_name`` to the kernel (not registered)."""
 
+    def cast_inputs(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        # y_true is ignored and may be None
+        if y_true is None:
+            return None, super().cast_inputs(jnp.zeros(()), y_pred)[1]
+        return super().cast_inputs(y_true, y_pred)
+
     def call(self, y_true: Any, y_pred: Any, **inputs: Any) -> jax.Array:
         return self.function(y_true, y_pred, **self.options(), **inputs, axis_name=self.axis_name)  # type: ignore[misc]
 

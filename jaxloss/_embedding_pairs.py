@@ -140,6 +140,12 @@ class TripletMargin(
     soft: bool = option(False, c.BOOL)
     distance_metric: Any = option(None, ROW_DISTANCE)
 
+    def cast_inputs(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        # y_true is ignored and may be None
+        if y_true is None:
+            return None, super().cast_inputs(jnp.zeros(()), y_pred)[1]
+        return super().cast_inputs(y_true, y_pred)
+
 
 def cosine_embedding(
     y_true: ArrayLike, y_pred: tuple[ArrayLike, ArrayLike], margin: float = 0.0
@@ -181,12 +187,7 @@ def cosine_embedding(
             f"{name}: `y_true` must be {tuple(x1.shape[:-1])} (one target per pair); got "
             f"{tuple(target.shape)}."
         )
-    cos = jnp.sum(x1 * x2, -1) * lax.rsqrt(
-        (jnp.sum(x1 * x1, -1) + 1e-12) * (jnp.sum(x2 * x2, -1) + 1e-12)
-    )
-    return jnp.where(target == 1, 1.0 - cos, 0.0) + jnp.where(
-        target == -1, jnp.maximum(cos - margin, 0.0), 0.0
-    )
+    return ops.cosine_embedding_loss(x1, x2, target, margin)
 
 
 class CosineEmbedding(
@@ -234,10 +235,7 @@ def hinge_embedding(y_true: ArrayLike, y_pred: ArrayLike, margin: float = 1.0) -
     name = "hinge_embedding"
     margin = c.check_option(name, "margin", margin, c.FINITE)
     y_true, y_pred = c.match_shapes(name, y_true, y_pred)
-    element = jnp.where(y_true != -1, y_pred, 0.0) + jnp.where(
-        y_true != 1, jnp.maximum(margin - y_pred, 0.0), 0.0
-    )
-    return jnp.mean(element, axis=-1)
+    return jnp.mean(ops.hinge_embedding_loss(y_pred, y_true, margin), axis=-1)
 
 
 class HingeEmbedding(

@@ -7,7 +7,9 @@ itself is not a positive. They share one core, :func:`_pair_terms`, and differ o
 do with its ``(distances, positive, negative)``. Each returns one loss per anchor; the class handles
 mask anchors without a positive or a negative pair out of the mean (never NaN), and with
 ``axis_name`` inside ``shard_map`` they gather the references across devices, so that the loss and
-its gradient equal the single-device ones on the global batch.
+its gradient equal the single-device ones on the global batch. (Passing references gathered by
+hand instead, also pass ``anchor_offset``, the row of the references holding ``y_pred[0]``, so that
+each sample's pair with itself is recognised.)
 
 Losses on explicit triplets and pairs (PyTorch's conventions) are in ``jaxloss._embedding_pairs``.
 
@@ -213,9 +215,10 @@ class _InBatch(Loss):
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> jax.Array:
         inputs = self._references(y_true, y_pred, inputs)
-        lab = _labels(self.name, "y_true", y_true, self._multilabel)
+        owner = type(self).__name__
+        lab = _labels(owner, "y_true", y_true, self._multilabel)
         ref = inputs.get("ref_labels")
-        ref = lab if ref is None else _labels(self.name, "ref_labels", ref, self._multilabel)
+        ref = lab if ref is None else _labels(owner, "ref_labels", ref, self._multilabel)
         same = (lab @ ref.T > 0) if self._multilabel else lab[:, None] == ref[None, :]
         if getattr(self, "remove_diagonal", True):
             offset = inputs.get("anchor_offset")

@@ -179,6 +179,12 @@ def test_pair_losses_torch_semantics():
         rtol=1e-5,
         atol=1e-6,
     )
+    np.testing.assert_allclose(
+        mops.cosine_embedding_loss(x1, x2, target, margin=0.2),
+        ref.np_cosine_embedding(target, (x1, x2), margin=0.2),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     dist, signs = np.abs(x1), np.where(x2 > 0, 1.0, -1.0)
     signs[0, 0] = 0.0  # neither 1 nor -1: both terms apply (PyTorch)
     np.testing.assert_allclose(

@@ -92,6 +92,55 @@ def triplet_margin_loss(
     return jnp.maximum(d_pos - d_neg + margin, 0.0)
 
 
+def cosine_embedding_loss(
+    input1: ArrayLike, input2: ArrayLike, target: ArrayLike, margin: float = 0.0
+) -> jax.Array:
+    """PyTorch's ``cosine_embedding_loss`` per pair, unreduced.
+
+    ``1 - cos`` where ``target == 1``, ``max(cos - margin, 0)`` where ``target == -1``, 0 elsewhere,
+    with ``cos = x1.x2 / sqrt((|x1|^2 + 1e-12) (|x2|^2 + 1e-12))`` over the last axis.
+
+    Examples:
+      >>> import jax.numpy as jnp, numpy as np
+      >>> from jaxloss.ops.metric_learning import cosine_embedding_loss
+      >>> x1, x2 = jnp.array([[1.0, 0.0]]), jnp.array([[0.6, 0.8]])
+      >>> print(np.asarray(cosine_embedding_loss(x1, x2, jnp.array([1]))).round(4))
+      [0.4]
+    """
+    name = "cosine_embedding_loss"
+    x1 = as_floating(name, "input1", input1)
+    x2 = as_floating(name, "input2", input2)
+    target = jnp.asarray(target)
+    if x1.shape != x2.shape or target.shape != x1.shape[:-1]:
+        raise ValueError(
+            f"{name}: `input1` and `input2` must have one shape [..., dim] and `target` [...]; got "
+            f"{tuple(x1.shape)}, {tuple(x2.shape)} and {tuple(target.shape)}."
+        )
+    cos = jnp.sum(x1 * x2, -1) * lax.rsqrt(
+        (jnp.sum(x1 * x1, -1) + 1e-12) * (jnp.sum(x2 * x2, -1) + 1e-12)
+    )
+    similar = jnp.where(target == 1, 1.0 - cos, 0.0)
+    return similar + jnp.where(target == -1, jnp.maximum(cos - margin, 0.0), 0.0)
+
+
+def hinge_embedding_loss(input: ArrayLike, target: ArrayLike, margin: float = 1.0) -> jax.Array:
+    """PyTorch's ``hinge_embedding_loss`` per element, unreduced.
+
+    ``input`` where ``target != -1``, plus ``max(margin - input, 0)`` where ``target != 1``.
+
+    Examples:
+      >>> import jax.numpy as jnp, numpy as np
+      >>> from jaxloss.ops.metric_learning import hinge_embedding_loss
+      >>> print(np.asarray(hinge_embedding_loss(jnp.array([0.3, 0.4]), jnp.array([1, -1]))))
+      [0.3 0.6]
+    """
+    x = as_floating("hinge_embedding_loss", "input", input)
+    target = jnp.asarray(target)
+    return jnp.where(target != -1, x, 0.0) + jnp.where(
+        target != 1, jnp.maximum(margin - x, 0.0), 0.0
+    )
+
+
 def ntxent(embeddings: ArrayLike, labels: ArrayLike, temperature: float = 0.07) -> jax.Array:
     """NT-Xent with optax's semantics: one mean over every ordered positive pair of the batch.
 
