@@ -321,7 +321,9 @@ class RankingSoftmax(Loss, function=ranking_softmax, inputs="ranking"):
       1.660715
     """
 
-    def mask(self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None) -> Any:
+    def mask(
+        self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None, **inputs: Any
+    ) -> Any:
         return _valid_lists(where)
 
 
@@ -334,22 +336,20 @@ class ListMLE(Loss, function=list_mle, aliases=("listmle",), inputs="ranking"):
       1.534534
     """
 
-    def mask(self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None) -> Any:
+    def mask(
+        self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None, **inputs: Any
+    ) -> Any:
         return _valid_lists(where)
 
 
-class _PairwiseMask:
-    """Lists without an ordered pair are left out of the mean."""
-
-    def mask(self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None) -> Any:
-        y_true = jnp.broadcast_to(jnp.asarray(y_true), jnp.asarray(y_pred).shape)
-        valid = (
-            jnp.ones(y_true.shape, bool) if where is None else jnp.broadcast_to(where, y_true.shape)
-        )
-        return jnp.any(_pairs(y_true, valid), axis=(-2, -1))
+def _lists_with_pairs(y_true: Any, y_pred: Any, where: Any) -> jax.Array:
+    """Lists with at least one ordered pair (the others are left out of the mean)."""
+    y_true = jnp.broadcast_to(jnp.asarray(y_true), jnp.asarray(y_pred).shape)
+    valid = jnp.ones(y_true.shape, bool) if where is None else jnp.broadcast_to(where, y_true.shape)
+    return jnp.any(_pairs(y_true, valid), axis=(-2, -1))
 
 
-class PairwiseHinge(_PairwiseMask, Loss, function=pairwise_hinge, inputs="ranking"):
+class PairwiseHinge(Loss, function=pairwise_hinge, inputs="ranking"):
     """Class handle of :func:`pairwise_hinge`; ``where`` is a call-time input.
 
     Examples:
@@ -361,8 +361,13 @@ class PairwiseHinge(_PairwiseMask, Loss, function=pairwise_hinge, inputs="rankin
 
     margin: float = option(1.0, c.NON_NEGATIVE)
 
+    def mask(
+        self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None, **inputs: Any
+    ) -> Any:
+        return _lists_with_pairs(y_true, y_pred, where)
 
-class PairwiseLogistic(_PairwiseMask, Loss, function=pairwise_logistic, inputs="ranking"):
+
+class PairwiseLogistic(Loss, function=pairwise_logistic, inputs="ranking"):
     """Class handle of :func:`pairwise_logistic`; ``where`` is a call-time input.
 
     Examples:
@@ -370,6 +375,11 @@ class PairwiseLogistic(_PairwiseMask, Loss, function=pairwise_logistic, inputs="
       >>> print(f"{float(jaxloss.PairwiseLogistic()([[2.0, 0.0, 1.0]], [[1.0, 0.0, 2.0]])):.6f}")
       0.584484
     """
+
+    def mask(
+        self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None, **inputs: Any
+    ) -> Any:
+        return _lists_with_pairs(y_true, y_pred, where)
 
 
 class MarginRanking(Loss, function=margin_ranking, inputs="margin_ranking"):

@@ -560,8 +560,10 @@ def binary_dice(
     smooth = c.check_option("binary_dice", "smooth", smooth, c.NON_NEGATIVE)
     from_logits = c.check_option("binary_dice", "from_logits", from_logits, c.BOOL)
     axis = c.check_option("binary_dice", "axis", axis, c.AXES)
-    sums = _binary_dice_sums("binary_dice", y_true, y_pred, from_logits, axis, None)
-    return _smoothed_dice(*sums, smooth)
+    tp, true_sum, pred_sum = _binary_dice_sums(
+        "binary_dice", y_true, y_pred, from_logits, axis, None
+    )
+    return _smoothed_dice(tp, pred_sum, true_sum, smooth)
 
 
 class BinaryDice(Loss, function=binary_dice, inputs="segmentation"):
@@ -594,4 +596,5 @@ class BinaryDice(Loss, function=binary_dice, inputs="segmentation"):
         return _binary_dice_sums(name, y_true, y_pred, self.from_logits, None, sample_weight)
 
     def from_statistics(self, statistics: Any) -> jax.Array:
-        return _smoothed_dice(*statistics, self.smooth)
+        tp, true_sum, pred_sum = statistics
+        return _smoothed_dice(tp, pred_sum, true_sum, self.smooth)

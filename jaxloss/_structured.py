@@ -206,7 +206,12 @@ class SequenceLoss(Loss, function=sequence_loss, inputs="sequence_logits"):
         _check_modes(type(self).__name__, self.options())
 
     def statistics(
-        self, y_true: Any, y_pred: Any, sample_weight: Any = None, weights: Any = None
+        self,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any = None,
+        weights: Any = None,
+        **inputs: Any,
     ) -> Any:
         modes = self.options()
         if not _reduces_batch(modes):
