@@ -111,8 +111,10 @@ def _class_axes_last(x: jax.Array, axis: Axis) -> jax.Array:
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     axes = tuple(a % x.ndim for a in axes)
     rest = tuple(d for d in range(x.ndim) if d not in axes)
-    x = jnp.transpose(x, rest + axes)
-    return x.reshape((*x.shape[: len(rest)], -1))
+    if rest + axes != tuple(range(x.ndim)):
+        x = jnp.transpose(x, rest + axes)
+    # A no-op transpose or reshape still costs a copy of the logits in the compiled step.
+    return x if len(axes) == 1 else x.reshape((*x.shape[: len(rest)], -1))
 
 
 def _elementwise(
