@@ -282,3 +282,25 @@ def test_sharded_mining_equals_the_global_batch(loss):
     want, want_grad = jax.value_and_grad(lambda e: loss(labels, e))(emb)
     np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_kernels_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    a, p, n = (_embeddings(s, 6) for s in (20, 21, 22))
+    t = lambda x: torch.from_numpy(np.asarray(x))
+    for options in ({}, {"swap": True, "margin": 0.5}, {"p": 1.0, "eps": 0.0}):
+        want = F.triplet_margin_loss(t(a), t(p), t(n), reduction="none", **options)
+        np.testing.assert_allclose(
+            mops.triplet_margin_loss(a, p, n, **options), want.numpy(), rtol=1e-5, atol=1e-6
+        )
+    target = np.array([1, -1, 1, -1, 1, -1])
+    want = F.cosine_embedding_loss(t(a), t(p), t(target), margin=0.1, reduction="none")
+    np.testing.assert_allclose(
+        mops.cosine_embedding_loss(a, p, target, margin=0.1), want.numpy(), rtol=1e-5, atol=1e-6
+    )
+    signs = np.where(n > 0, 1.0, -1.0).astype(np.float32)
+    want = F.hinge_embedding_loss(t(np.abs(a)), t(signs), margin=0.7, reduction="none")
+    np.testing.assert_allclose(
+        mops.hinge_embedding_loss(np.abs(a), signs, margin=0.7), want.numpy(), rtol=1e-6
+    )
