@@ -34,19 +34,24 @@ def _context(obj: Any) -> list[str]:
     return order
 
 
+ARG_SECTIONS = ("Args:", "Arguments:", "Parameters:", "Keyword Args:", "Other Parameters:")
+NAMES_WRAPPED = re.compile(r"^\s+\*{0,2}\w+(?:,\s*\*{0,2}\w+)*,\s*$")
 MULTI_NAME = re.compile(r"^(\s+)(\*{0,2}\w+(?:,\s*\*{0,2}\w+)+):(.*)$")
 
 
 def split_multi_name_params(doc: str) -> str:
-    """``a, b: text`` in an Args section becomes one entry per name (Google style has none)."""
+    """``a, b: text`` in an Args section becomes one entry per name (Google style has none); a
+    list of names may wrap onto the next line."""
     out: list[str] = []
     in_args = False
     for line in doc.splitlines():
         stripped = line.strip()
-        if stripped in ("Args:", "Arguments:", "Parameters:", "Keyword Args:", "Other Parameters:"):
+        if stripped in ARG_SECTIONS:
             in_args = True
-        elif stripped.endswith(":") and not line.startswith(" ") and stripped:
+        elif stripped.endswith(":") and stripped and not line.startswith(" "):
             in_args = False
+        if in_args and out and NAMES_WRAPPED.match(out[-1]):
+            line = out.pop().rstrip() + " " + stripped
         match = MULTI_NAME.match(line) if in_args else None
         if match:
             indent, names, rest = match.groups()

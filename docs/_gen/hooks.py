@@ -8,7 +8,8 @@
 * Placeholders ``<!-- gen: NAME -->`` in hand-written pages are replaced by generated tables
   (porting tables, benchmark tables and charts from ``benchmarks/results/latest.json``).
 
-Images exist only in memory for the duration of one build; nothing is written to ``docs/``.
+Images live for one build only (in memory, or in a temporary directory for the loss plots, which
+worker processes draw while the pages render); nothing is written to ``docs/``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,7 @@ class Site:
     family_docs: dict[str, str]  # family -> module path
     pages: dict[str, str] = dataclasses.field(default_factory=dict)
     images: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    plot_files: dict[str, Path] = dataclasses.field(default_factory=dict)
     snippets: dict[str, str] = dataclasses.field(default_factory=dict)
     # identifier -> page; the same dict the griffe extension resolves roles against
     known: dict[str, str] = dataclasses.field(default_factory=lambda: text.KNOWN)
@@ -110,6 +114,9 @@ def load_site() -> Site:
 def on_config(config: Any) -> Any:
     site = load_site()
     STATE.pop("built", None)
+    site.pages.clear()
+    site.images.clear()
+    site.plot_files.clear()
     _register_identifiers(site)
 
     def expand(item: Any) -> Any:
@@ -143,6 +150,9 @@ def on_files(files: Any, config: Any) -> Any:
         files.append(File.generated(config, path, content=content))
     for path, data in site.images.items():
         files.append(File.generated(config, path, content=data))
+    # Written by the plotter's workers before the static files are copied (see on_env).
+    for path, source in site.plot_files.items():
+        files.append(File.generated(config, path, abs_src_path=str(source)))
     return files
 
 
@@ -285,6 +295,9 @@ def _options(fn: Any) -> str:
 
 def _catalogue(site: Site) -> None:
     rows = []
+    plotter = Plotter()
+    STATE["plotter"] = plotter  # type: ignore[assignment]
+    plotter.start([e for entries in site.families.values() for e in entries])
     for fam, entries in site.families.items():
         page = f"catalogue/{fam}.md"
         lines = [f"# {_title(fam)}", "", _module_doc(site.family_docs[fam]), ""]
@@ -309,13 +322,13 @@ def _catalogue(site: Site) -> None:
             for e in group:
                 fn = e.function.__name__
                 try:
-                    png, caption = plots.render(e.function, e.inputs, fn)
-                except Exception as err:  # a plot that cannot be drawn must fail the build
-                    log.warning("catalogue: cannot plot %s: %s: %s", fn, type(err).__name__, err)
-                    png, caption = b"", ""
+                    caption = plots.recipe_for(e.function, e.inputs).caption
+                except Exception as err:  # the worker reports the same failure
+                    log.debug("catalogue: no recipe for %s: %s", fn, err)
+                    caption = ""
                 lines += [f"### {fn} {{ #{fn} }}", ""]
-                if png:
-                    site.images[f"catalogue/plots/{fn}.png"] = png
+                if caption:
+                    site.plot_files[f"catalogue/plots/{fn}.png"] = plotter.path(fn)
                     lines += [
                         f"![{fn}: the loss and its derivative](plots/{fn}.png)",
                         "",
@@ -343,6 +356,85 @@ def _catalogue(site: Site) -> None:
     for kind in kinds_seen:
         index += [f"### {kind} {{ #inputs-{kind} }}", "", KIND_INPUTS.get(kind, "see the loss"), ""]
     site.pages["catalogue/index.md"] = "\n".join(index) + "\n"
+
+
+class Plotter:
+    """Draws the catalogue's plots in two spawned worker processes while MkDocs renders the pages
+    (compiling each loss's curves is nearly all the cost, and it is single-threaded). Each PNG goes
+    to a temporary directory that lives for one build; a plot that cannot be drawn is a warning,
+    so it fails the strict build."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="jaxloss-docs-plots-"))
+        self.futures: dict[str, Any] = {}
+        self.pool: Any = None
+
+    def start(self, entries: list[Any]) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        flags, path = os.environ.get("XLA_FLAGS"), list(sys.path)
+        # Spawned workers inherit the environment and sys.path (MkDocs restores sys.path after
+        # loading this hook, so the generator modules must be put back for the workers).
+        os.environ["XLA_FLAGS"] = f"{flags or ''} {plots.FAST_COMPILE}".strip()
+        sys.path[:0] = [str(HERE), str(ROOT)]
+        try:
+            self.pool = ProcessPoolExecutor(
+                max_workers=max(1, min(2, os.cpu_count() or 1)),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=plots.init_worker,
+                initargs=([str(HERE), str(ROOT)],),
+            )
+            for e in entries:
+                job = (e.function.__module__, e.function.__name__, e.inputs)
+                self.futures[e.function.__name__] = self.pool.submit(plots.render_by_name, *job)
+        finally:
+            sys.path[:] = path
+            if flags is None:
+                os.environ.pop("XLA_FLAGS", None)
+            else:
+                os.environ["XLA_FLAGS"] = flags
+
+    def path(self, name: str) -> Path:
+        return self.dir / f"{name}.png"
+
+    def finish(self) -> None:
+        for name, future in self.futures.items():
+            try:
+                png, _ = future.result()
+            except Exception as err:  # a plot that cannot be drawn must fail the build
+                log.warning("catalogue: cannot plot %s: %s: %s", name, type(err).__name__, err)
+                png = b""
+            self.path(name).write_bytes(png)
+        self.futures.clear()
+        self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+    def cleanup(self) -> None:
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def on_env(env: Any, config: Any, files: Any) -> Any:
+    # After every page is rendered and before static files are copied: the plots are needed now.
+    plotter = STATE.get("plotter")
+    if plotter is not None:
+        plotter.finish()  # type: ignore[attr-defined]
+    return env
+
+
+def on_post_build(config: Any) -> None:
+    plotter = STATE.pop("plotter", None)
+    if plotter is not None:
+        plotter.cleanup()  # type: ignore[attr-defined]
+
+
+def on_build_error(error: Exception) -> None:
+    on_post_build({})
 
 
 # ---------------------------------------------------------------------------------------------
