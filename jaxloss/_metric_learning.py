@@ -266,7 +266,8 @@ def triplet_hard(
       margin: the margin (ignored when ``soft``).
       soft: use the soft-margin ``softplus`` form.
       distance_metric: ``"L2"``, ``"squared-L2"``, ``"angular"`` (``1 - cosine``) or a callable
-        ``f(embeddings, ref_embeddings) -> [batch, ref]``.
+        ``f(embeddings, ref_embeddings) -> [batch, ref]`` (TFA's takes the embeddings alone). A
+        callable makes the class handle's config unserialisable to JSON.
       remove_diagonal: a sample is not its own positive.
       anchor_offset: the row of the references holding ``y_pred[0]`` (keyword only).
 
