@@ -139,7 +139,7 @@ def _case(case: str, fns: dict[str, Any], args: tuple, rounds: int) -> list[dict
 def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
     """Both cases; one row per (case, contender)."""
     batch, dim, chunk = QUICK if quick else FULL
-    rounds = rounds or (3 if quick else 3)
+    rounds = rounds or 3
     args = _inputs(batch, dim)
     rows = _case(f"single B={batch} D={dim}", _single(batch, chunk), args, rounds)
     if jax.device_count() >= 8:
