@@ -10,6 +10,7 @@ link.
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import griffe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import site_api
 import site_text as text
 
 PUBLIC = ["jaxloss.compat.optax", "jaxloss.compat.torch", "jaxloss.keras", "jaxloss.ops", "jaxloss"]
@@ -61,10 +63,34 @@ def split_multi_name_params(doc: str) -> str:
     return "\n".join(out)
 
 
+def _value_doc(value: Any) -> set[str]:
+    """Docstrings an inspected attribute inherits from its value (``float``'s, a function's)."""
+    docs = {getattr(value, "__doc__", None), getattr(type(value), "__doc__", None)}
+    return {inspect.cleandoc(d) for d in docs if isinstance(d, str)}
+
+
 class Roles(griffe.Extension):
     def on_instance(self, *, node: Any, obj: Any, agent: Any, **kwargs: Any) -> None:
+        # Live inspection gives an attribute its value's docstring (an option default shows
+        # float's); keep only a docstring written for the attribute in the source.
+        if (
+            obj.is_attribute
+            and obj.docstring is not None
+            and hasattr(node, "obj")
+            and inspect.cleandoc(obj.docstring.value) in _value_doc(node.obj)
+        ):
+            written = None
+            if obj.parent is not None and obj.parent.is_module:
+                module = sys.modules.get(obj.parent.path)
+                written = module and site_api.attribute_doc(module, obj.name)
+            if written:
+                obj.docstring.value = inspect.cleandoc(written)
+            else:
+                obj.docstring = None
         if obj.docstring is None:
             return
+        if obj.is_module:  # a module docstring's bare doctests are not in an Examples section
+            obj.docstring.value = text.doctest_to_fence(obj.docstring.value)
         context = _context(obj)
         value = split_multi_name_params(obj.docstring.value)
         obj.docstring.value = text.convert_roles(

@@ -560,7 +560,8 @@ def _bench_chart(suite: str, rows: list[dict[str, Any]]) -> bytes:
             keys.append(_group_key(r))
         if r["contender"] not in contenders:
             contenders.append(str(r["contender"]))
-    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(keys), 2) * max(len(contenders), 1) + 1))
+    bars = max(len(keys), 2) * max(len(contenders), 1)
+    fig, ax = plt.subplots(figsize=(9, 0.16 * bars + 1.2))
     height = 0.8 / max(len(contenders), 1)
     for j, c in enumerate(contenders):
         ys, xs = [], []
@@ -571,7 +572,7 @@ def _bench_chart(suite: str, rows: list[dict[str, Any]]) -> bytes:
                 xs.append(float(match[0]["speedup_vs_optax"]))
         ax.barh(ys, xs, height=height, label=c)
     ax.axvline(1.0, color="0.3", lw=1)
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(keys))], keys, fontsize=7)
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(keys))], keys, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("speedup over optax (optax time / time)", fontsize=8)
     if contenders:

@@ -86,7 +86,7 @@ def own_doc(obj: Any) -> str | None:
     return doc
 
 
-def _attribute_doc(module: types.ModuleType, name: str) -> str | None:
+def attribute_doc(module: types.ModuleType, name: str) -> str | None:
     """The string literal right after ``name = ...`` in the module's source (PEP 257's attribute
     docstring, which mkdocstrings renders), or ``None``."""
     source = inspect.getsource(module)
@@ -151,7 +151,7 @@ def load() -> list[Module]:
                 n.kind, n.target = "alias", canonical
             elif n.kind in ("function", "class") and not own_doc(n.obj):
                 problems.append(f"{n.identifier} has no docstring")
-            elif n.kind == "value" and not _attribute_doc(module, n.name):
+            elif n.kind == "value" and not attribute_doc(module, n.name):
                 problems.append(
                     f"{n.identifier} has no docstring (a string literal after its assignment)"
                 )
