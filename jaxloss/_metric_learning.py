@@ -195,7 +195,7 @@ def _masked_logsumexp(x: jax.Array, mask: jax.Array) -> jax.Array:
 class _InBatch(Loss):
     """Shared ``call``/``mask`` of the in-batch losses (no ``function``: not registered)."""
 
-    # What an anchor needs to count in the mean: ("positive",), ("negative",) or both.
+    # What an anchor needs to count in the mean: a "positive", a "negative", both, or any "pair".
     _needs = ("positive", "negative")
     _multilabel = False
 
@@ -233,6 +233,8 @@ class _InBatch(Loss):
             valid &= jnp.any(positive, 1)
         if "negative" in self._needs:
             valid &= jnp.any(~same, 1)
+        if "pair" in self._needs:
+            valid &= jnp.any(positive | ~same, 1)
         return valid
 
 
@@ -495,7 +497,7 @@ class Contrastive(
       0.0833
     """
 
-    _needs = ()
+    _needs = ("pair",)
     margin: float = option(1.0, c.FINITE)
     distance_metric: Any = option("L2", DISTANCE)
     remove_diagonal: bool = option(True, c.BOOL)

@@ -235,6 +235,16 @@ def test_anchors_without_pairs_are_masked_with_finite_gradients(cls):
         assert np.all(np.isfinite(grad))
 
 
+def test_contrastive_masks_anchors_without_any_pair():
+    # anchor 0's only reference is itself (removed), anchor 1 pairs with it as a negative
+    emb = jnp.asarray(_embeddings(23, 2))
+    labels, ref_labels = jnp.array([0, 1]), jnp.array([0])
+    loss = jaxloss.Contrastive(margin=5.0)
+    value = loss(labels, emb, ref_labels=ref_labels, ref_embeddings=emb[:1], anchor_offset=0)
+    want = ref.np_contrastive(np.array([1]), emb[1:], np.array([0]), emb[:1], margin=5.0)
+    np.testing.assert_allclose(value, want[0], rtol=1e-5)
+
+
 def test_bad_inputs_raise():
     emb = _embeddings(18)
     with pytest.raises(ValueError, match="triplet_hard: `distance_metric` must be"):
