@@ -573,8 +573,8 @@ def sequence_log_probs(
     Args:
       logits: ``[..., T, V]`` logits, or the language-model head ``(hidden, weight)`` /
         ``(hidden, weight, bias)`` with ``hidden [..., T, D]``, ``weight [D, V]``: the
-        log-probabilities then come from :func:`jaxloss.ops.linear_cross_entropy` (the negated
-        loss, no smoothing, no z-loss), which never builds the ``[tokens, V]`` logits.
+        log-probabilities then come from :func:`jaxloss.ops.linear_cross_entropy`'s auxiliary
+        ``label_logprob``, which never builds the ``[tokens, V]`` logits.
       labels: integer ``[..., T]``, the completion's tokens (already shifted to line up with the
         logits that predict them).
       mask: optional boolean ``[..., T]`` (e.g. the completion without the prompt and padding).
@@ -632,14 +632,18 @@ def sequence_log_probs(
                 f"{type(logits).__name__} of length {len(logits)}."
             )
         hidden, weight, *rest = logits
-        nll = linear_cross_entropy(
+        # The head's auxiliary label log-probability comes from the same streaming pass (0 for
+        # the skipped tokens); the loss itself is not needed.
+        _, aux = linear_cross_entropy(
             hidden,
             weight,
             safe,
             bias=rest[0] if rest else None,
             ignore_index=skip,
             block_size=block_size,
+            return_aux=True,
         )
+        token_logps = aux.label_logprob
     else:
         logits = c.as_float(logits, loss=name, arg="logits")
         if tuple(logits.shape[:-1]) != tuple(labels.shape):
@@ -647,8 +651,8 @@ def sequence_log_probs(
                 f"{name}: `logits` must have shape [*labels.shape, V] = "
                 f"{(*labels.shape, 'V')}; got {tuple(logits.shape)}."
             )
-        nll = sparse_softmax_cross_entropy(logits, safe, ignore_index=skip)
-    total = -jnp.sum(nll, axis=-1)
+        token_logps = -sparse_softmax_cross_entropy(logits, safe, ignore_index=skip)
+    total = jnp.sum(token_logps, axis=-1)
     if not average:
         return total
     count = jnp.sum(valid, axis=-1).astype(total.dtype)
