@@ -121,6 +121,15 @@ kld = KLD = kullback_leibler_divergence = kl_divergence
 _VAR_EPS = c.POSITIVE
 
 
+def _require_classes(name: str, y_pred: jax.Array, axis: int | tuple[int, ...] | None = -1) -> None:
+    """An empty class axis has no loss to define: refuse it at trace time."""
+    axes = range(y_pred.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    if any(y_pred.shape[a] == 0 for a in axes):
+        raise ValueError(
+            f"{name}: `y_pred` must have at least one class; got shape {tuple(y_pred.shape)}."
+        )
+
+
 def negative_log_likelihood(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -167,6 +176,7 @@ def negative_log_likelihood(
     ignore_class = c.check_option(name, "ignore_class", ignore_class, c.OPTIONAL_INT)
     class_weight = c.check_option(name, "class_weight", class_weight, _NLL_WEIGHTS)
     y_true, y_pred, axis = prob.sparse_prepare(name, y_true, y_pred, axis)
+    _require_classes(name, y_pred, axis)
     k = y_pred.shape[axis]
     c.check_num_classes(name, "class_weight", class_weight, k)
     shape = prob.class_axis_shape(axis, y_pred.ndim)
@@ -400,6 +410,7 @@ def log_kl_divergence(
     log_target = c.check_option(name, "log_target", log_target, c.BOOL)
     axis = c.check_option(name, "axis", axis, c.AXES)
     y_true, y_pred = c.match_shapes(name, y_true, y_pred)
+    _require_classes(name, y_pred, axis)
     if log_target:
         pointwise = jnp.exp(y_true) * (y_true - y_pred)
     else:
@@ -459,6 +470,7 @@ def generalized_kl_divergence(
     name = "generalized_kl_divergence"
     axis = c.check_option(name, "axis", axis, c.AXES)
     y_true, y_pred = c.match_shapes(name, y_true, y_pred)
+    _require_classes(name, y_pred, axis)
     pointwise = jax.scipy.special.xlogy(y_true, y_true) - y_true * y_pred + jnp.exp(y_pred) - y_true
     return _sum(pointwise, axis, where)
 

@@ -42,6 +42,15 @@ def _signed(y_true: jax.Array) -> jax.Array:
     return jnp.where(is_binary, 2.0 * y_true - 1.0, y_true)
 
 
+def _require_classes(name: str, y_pred: jax.Array, axis: int | tuple[int, ...] | None = -1) -> None:
+    """An empty class axis has no loss to define: refuse it at trace time."""
+    axes = range(y_pred.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    if any(y_pred.shape[a] == 0 for a in axes):
+        raise ValueError(
+            f"{name}: `y_pred` must have at least one class; got shape {tuple(y_pred.shape)}."
+        )
+
+
 def _class_weights(name: str, class_weight, num_classes: int, dtype) -> jax.Array | None:
     class_weight = c.check_option(name, "class_weight", class_weight, _WEIGHTS)
     if class_weight is None:
@@ -56,6 +65,7 @@ def _scores_and_labels(name: str, y_true: ArrayLike, y_pred: ArrayLike):
     y_true = c.as_input_array(name, "y_true", y_true)
     c.check_rank(name, "y_pred", y_pred, 2)
     c.check_integer(name, "y_true", y_true)
+    _require_classes(name, y_pred)
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = y_true[..., 0]
     if y_true.shape != y_pred.shape[:-1]:
@@ -348,6 +358,7 @@ def multilabel_margin(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     y_true = c.as_input_array(name, "y_true", y_true)
     c.check_rank(name, "y_pred", y_pred, 2)
     c.check_integer(name, "y_true", y_true)
+    _require_classes(name, y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(
             f"{name}: `y_true` must have the shape of `y_pred` {tuple(y_pred.shape)}; "

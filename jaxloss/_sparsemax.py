@@ -59,8 +59,18 @@ def _gini_loss(y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
     return jnp.sum((p - y_true) * y_pred + 0.5 * (jnp.square(y_true) - jnp.square(p)), axis=-1)
 
 
+def _require_classes(name: str, y_pred: jax.Array, axis: int | tuple[int, ...] | None = -1) -> None:
+    """An empty class axis has no loss to define: refuse it at trace time."""
+    axes = range(y_pred.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    if any(y_pred.shape[a] == 0 for a in axes):
+        raise ValueError(
+            f"{name}: `y_pred` must have at least one class; got shape {tuple(y_pred.shape)}."
+        )
+
+
 def _prepare(name: str, y_true: ArrayLike, y_pred: ArrayLike) -> tuple[jax.Array, jax.Array]:
     y_true, y_pred = c.match_shapes(name, y_true, y_pred)
+    _require_classes(name, y_pred)
     return jnp.broadcast_to(y_true, y_pred.shape), y_pred
 
 
@@ -208,6 +218,7 @@ def poly1_crossentropy(
     axis = c.check_option(name, "axis", axis, c.AXIS)
     y_true, y_pred = _prepare(name, y_true, y_pred)
     axis = c.normalize_axis(name, "y_pred", axis, y_pred.ndim)
+    _require_classes(name, y_pred, axis)
     if where is not None:
         where = jnp.broadcast_to(c.as_input_array(name, "where", where), y_pred.shape)
         # A row with no class left keeps finite logits so that its (zeroed) gradient is not NaN.
