@@ -236,3 +236,16 @@ def test_bad_options_and_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="distillation_divergence: `beta` must be"):
         ops.distillation_divergence(s, t, beta=2.0)
     assert math.isfinite(float(jaxloss.KnowledgeDistillation(beta=np.float32(0.5))(t, s)))
+
+
+def test_bfloat16_logits_compute_in_float32_and_get_a_bfloat16_gradient():
+    teacher, student = _logits(16, (3, 9)), _logits(17, (3, 9))
+    t16, s16 = jnp.asarray(teacher, jnp.bfloat16), jnp.asarray(student, jnp.bfloat16)
+    value, grad = jax.value_and_grad(lambda s: ops.distillation_divergence(s, t16, beta=0.5).sum())(
+        s16
+    )
+    assert value.dtype == jnp.float32 and grad.dtype == jnp.bfloat16
+    rounded = np_knowledge_distillation(
+        np.asarray(t16, np.float32), np.asarray(s16, np.float32), beta=0.5
+    )
+    np.testing.assert_allclose(value, rounded.sum(), rtol=1e-5)
