@@ -4,7 +4,8 @@ swept automatically.
 For the function handle and the class handle alike: ``None``, a string or a complex array as
 ``y_true`` / ``y_pred`` is a ``TypeError``; scalars where a batch is needed and a batch size that
 does not line up are ``ValueError`` s; an empty batch reduces to 0 with the mean reductions (never
-NaN), and an empty class axis is a ``ValueError``. A loss that legitimately cannot follow a rule is
+NaN; a batch statistic such as ``Dice(axis=None)`` gives its formula's finite value instead), and
+an empty class axis is a ``ValueError``. A loss that legitimately cannot follow a rule is
 listed in ``EXEMPT`` with its reason, never skipped silently.
 """
 
@@ -22,22 +23,16 @@ from tests.reference import REFERENCES
 ENTRIES = {entry.cls.__name__: entry for entry in registered()}
 NAMES = list(ENTRIES)
 
-# Losses whose function handle ignores ``y_true`` (the targets are implied by the pairing of the
-# predictions: matched image/text rows, anchor/positive/negative triplets, chosen/rejected
-# pairs). The function accepts any ``y_true``, and no ``y_true`` batch can mismatch.
+# Losses that ignore ``y_true`` (the targets are implied by the pairing of the predictions:
+# matched image/text rows, anchor/positive/negative triplets, chosen/rejected pairs): any
+# placeholder, ``None`` included, is accepted, and no ``y_true`` batch can mismatch.
 _IGNORES_Y_TRUE = ("ClipLoss", "SigLipLoss", "TripletMargin", "SimPO", "ORPO")
 
 # (class name, case) -> (the handles the rule does not apply to, why).
 EXEMPT: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
-    **{
-        (name, f"y_true-{what}"): (("function",), "the function handle ignores y_true")
-        for name in _IGNORES_Y_TRUE
-        for what in ("None", "string", "complex")
-    },
-    **{
-        (name, "mismatch"): (("function", "class"), "y_true is ignored: no batch to mismatch")
-        for name in _IGNORES_Y_TRUE
-    },
+    (name, case): (("function", "class"), "y_true is ignored by this loss")
+    for name in _IGNORES_Y_TRUE
+    for case in ("y_true-None", "y_true-string", "y_true-complex", "mismatch")
 }
 
 # Input kinds whose y_pred has a class (or vocabulary) axis last, in the leaf that carries it.
