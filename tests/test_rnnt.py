@@ -236,6 +236,22 @@ def test_clamp_clips_each_sequences_gradient_before_the_cotangent():
     )
 
 
+def test_no_logits_sized_temporary_for_float32_or_bfloat16():
+    """The backward builds the gradient and nothing else of the logits' size; bfloat16 logits are
+    upcast inside the fused loops, never copied to float32 (the autodiff twin needs both)."""
+    labels = jnp.ones((2, 10), jnp.int32)
+    for dtype in (jnp.float32, jnp.bfloat16):
+        logits = jnp.zeros((2, 20, 11, 512), dtype)
+        f32_copy = logits.size * 4
+
+        def temp(fn, logits=logits):
+            step = jax.value_and_grad(lambda z: fn(z, labels).sum())
+            return jax.jit(step).lower(logits).compile().memory_analysis().temp_size_in_bytes
+
+        assert temp(rnnt_loss) < 0.25 * f32_copy, dtype
+        assert temp(rnnt_loss_autodiff) > 0.9 * f32_copy, dtype
+
+
 def test_bfloat16_logits_compute_in_float32():
     logits, labels, logit_lengths, label_lengths = random_case(8)
     low = jnp.asarray(logits, jnp.bfloat16)

@@ -55,6 +55,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
+from jaxloss.ops._common import logsumexp, private_copy
 from jaxloss.ops._sharding import vary_like
 from jaxloss.ops.ctc import (
     _NEG,
@@ -112,11 +113,14 @@ def _check_inputs(fn, logits, labels, logit_lengths, label_lengths, blank_id, cl
 
 def _emissions(x, lab, blank: int):
     """log-normaliser [B, T, U+1] and the blank and label log-probabilities [B, T, U+1] (the
-    label one is the sentinel on the last row, u = U, which has no label to emit)."""
-    lse = jax.nn.logsumexp(x, axis=3)
-    blank_lp = jnp.maximum(x[..., blank] - lse, _NEG)
-    label = jnp.take_along_axis(x[:, :, :-1, :], lab[:, None, :, None], axis=3, mode="clip")
-    label_lp = jnp.maximum(label[..., 0] - lse[:, :, :-1], _NEG)
+    label one is the sentinel on the last row, u = U, which has no label to emit), all in the
+    compute dtype; low-precision logits are upcast inside the reduction's loop only."""
+    cdt = _compute_dtype(x.dtype)
+    lse = logsumexp(x.reshape(-1, x.shape[3]), axis=1, dtype=cdt).reshape(x.shape[:3])
+    blank_lp = jnp.maximum(private_copy(x, cdt, site=303)[..., blank].astype(cdt) - lse, _NEG)
+    label = private_copy(x, cdt, site=304)[:, :, :-1, :]
+    label = jnp.take_along_axis(label, lab[:, None, :, None], axis=3, mode="clip")
+    label_lp = jnp.maximum(label[..., 0].astype(cdt) - lse[:, :, :-1], _NEG)
     pad = jnp.full((*label_lp.shape[:2], 1), _NEG, label_lp.dtype)
     return lse, blank_lp, jnp.concatenate([label_lp, pad], axis=2)
 
@@ -254,7 +258,7 @@ def _rnnt_core_bwd(blank, clamp, res, g):
     occupancy = (p_blank + p_label)[..., None]
     label_next = jnp.concatenate([lab, jnp.full((lab.shape[0], 1), -1, lab.dtype)], axis=1)
     classes = lax.broadcasted_iota(jnp.int32, (1, 1, 1, vocab), 3)
-    grad = jnp.exp(x.astype(dtype) - lse[..., None]) * occupancy
+    grad = jnp.exp(private_copy(x, dtype, site=302).astype(dtype) - lse[..., None]) * occupancy
     grad = grad - jnp.where(classes == blank, p_blank[..., None], 0.0)
     grad = grad - jnp.where(classes == label_next[:, None, :, None], p_label[..., None], 0.0)
     if clamp is not None:
@@ -393,9 +397,10 @@ def _rnnt(logits, labels, logit_lengths, label_lengths, blank, clamp, custom_vjp
     vocab = logits.shape[3]
     out_of_range = jnp.any(in_target & ((labels < 0) | (labels >= vocab)), axis=1)
     lab = jnp.where(in_target, labels, 0).astype(jnp.int32)
-    x = logits.astype(_compute_dtype(logits.dtype))
     if custom_vjp:
-        loss = _rnnt_core(x, lab, logit_lengths, label_lengths, blank, clamp)
+        # the logits enter in their own dtype: a float32 copy of bfloat16 logits is never built
+        loss = _rnnt_core(logits, lab, logit_lengths, label_lengths, blank, clamp)
     else:
+        x = logits.astype(_compute_dtype(logits.dtype))
         loss = _forward(x, lab, logit_lengths, label_lengths, blank, fast=False)
     return jnp.where(out_of_range, jnp.nan, loss)
