@@ -43,6 +43,10 @@ def _kappa_statistics(
     y_pred = c.as_float(y_pred, loss=loss, arg="y_pred")
     c.check_rank(loss, "y_pred", y_pred, 2)
     classes = y_pred.shape[-1]
+    if classes == 0:
+        raise ValueError(
+            f"{loss}: `y_pred` must have at least one class; got shape {y_pred.shape}."
+        )
     y_true = c.as_input_array(loss, "y_true", y_true)
     if y_true.ndim == y_pred.ndim - 1:
         c.check_integer(loss, "y_true", y_true)

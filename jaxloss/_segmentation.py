@@ -370,6 +370,10 @@ def _generalized_statistics(
     y_pred = c.as_float(y_pred, loss=loss, arg="y_pred")
     y_true = c.as_input_array(loss, "y_true", y_true).astype(y_pred.dtype)
     c.check_rank(loss, "y_pred", y_pred, 2)
+    if y_pred.shape[-1] == 0:
+        raise ValueError(
+            f"{loss}: `y_pred` must have at least one class; got shape {y_pred.shape}."
+        )
     if y_true.shape != y_pred.shape:
         raise ValueError(
             f"{loss}: `y_true` must be one-hot with the shape of `y_pred`; got "

@@ -61,6 +61,10 @@ def _token_terms(
             f"{loss}: `y_pred` must be logits of shape [batch, T, C]; got shape "
             f"{tuple(logits.shape)}."
         )
+    if logits.shape[-1] == 0:
+        raise ValueError(
+            f"{loss}: `y_pred` must have at least one class; got shape {logits.shape}."
+        )
     labels = c.as_input_array(loss, "y_true", y_true)
     c.check_integer(loss, "y_true", labels)
     if labels.shape != logits.shape[:2]:
@@ -318,13 +322,23 @@ def crf_log_likelihood(
       >>> print(jaxloss.crf_log_likelihood(potentials, jnp.array([[0, 1, 1]]), jnp.zeros((2, 2))))
       [-2.0794415]
     """
-    loss = "crf_log_likelihood"
+    return _crf_log_likelihood("crf_log_likelihood", "tags", potentials, tags, transitions, lengths)
+
+
+def _crf_log_likelihood(
+    loss: str,
+    tags_arg: str,
+    potentials: ArrayLike,
+    tags: ArrayLike,
+    transitions: ArrayLike,
+    lengths: ArrayLike | None,
+) -> jax.Array:
+    tags = c.as_input_array(loss, tags_arg, tags)
     potentials, transitions, lengths = _crf_inputs(loss, potentials, transitions, lengths)
-    tags = c.as_input_array(loss, "tags", tags)
-    c.check_integer(loss, "tags", tags)
+    c.check_integer(loss, tags_arg, tags)
     if tags.shape != potentials.shape[:2]:
         raise ValueError(
-            f"{loss}: `tags` must have shape {tuple(potentials.shape[:2])}; got shape "
+            f"{loss}: `{tags_arg}` must have shape {tuple(potentials.shape[:2])}; got shape "
             f"{tuple(tags.shape)}."
         )
     tags = tags.astype(jnp.int32)
@@ -400,6 +414,7 @@ def _split_crf_pred(loss: str, y_pred: Any, transitions: Any) -> tuple[Any, Any]
                 f"{len(y_pred)} and transitions={'given' if transitions is not None else None}."
             )
         return y_pred
+    c.as_input_array(loss, "y_pred", y_pred)
     if transitions is None:
         raise ValueError(
             f"{loss}: `transitions` must be given, in `y_pred=(potentials, transitions)` or as "
@@ -441,7 +456,9 @@ def linear_chain_crf(
       [2.0794415]
     """
     potentials, transitions = _split_crf_pred("linear_chain_crf", y_pred, transitions)
-    return -crf_log_likelihood(potentials, y_true, transitions, lengths)
+    return -_crf_log_likelihood(
+        "linear_chain_crf", "y_true", potentials, y_true, transitions, lengths
+    )
 
 
 class LinearChainCRF(Loss, function=linear_chain_crf, aliases=("crf_loss",), inputs="crf"):
