@@ -116,7 +116,10 @@ def _emissions(x, lab, blank: int):
     label one is the sentinel on the last row, u = U, which has no label to emit), all in the
     compute dtype; low-precision logits are upcast inside the reduction's loop only."""
     cdt = _compute_dtype(x.dtype)
-    lse = logsumexp(x.reshape(-1, x.shape[3]), axis=1, dtype=cdt).reshape(x.shape[:3])
+    if x.dtype == cdt:
+        lse = jax.nn.logsumexp(x, axis=3)
+    else:  # the flat view is what lets XLA:CPU keep the upcast inside the reduction's loop
+        lse = logsumexp(x.reshape(-1, x.shape[3]), axis=1, dtype=cdt).reshape(x.shape[:3])
     blank_lp = jnp.maximum(private_copy(x, cdt, site=303)[..., blank].astype(cdt) - lse, _NEG)
     label = private_copy(x, cdt, site=304)[:, :, :-1, :]
     label = jnp.take_along_axis(label, lab[:, None, :, None], axis=3, mode="clip")
