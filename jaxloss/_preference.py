@@ -455,6 +455,15 @@ class _Preference(Loss):
         return self.function(y_true, y_pred, **self.options(), **inputs, return_metrics=True)[1]  # type: ignore[misc]
 
 
+class _ReferenceFree(_Preference):
+    """SimPO and ORPO take ``y_true=None`` (not registered)."""
+
+    def cast_inputs(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        if y_true is None:
+            return None, super().cast_inputs(jnp.zeros(()), y_pred)[1]
+        return super().cast_inputs(y_true, y_pred)
+
+
 class DPO(_Preference, Loss, function=dpo, inputs="preference"):
     """Class handle of :func:`dpo`: ``loss(reference_logps, policy_logps)``, both ``[batch, 2]``.
 
@@ -513,7 +522,7 @@ class SlicHinge(_Preference, Loss, function=slic_hinge, inputs="preference"):
     beta: float = option(0.1, c.POSITIVE)
 
 
-class SimPO(_Preference, Loss, function=simpo, inputs="preference"):
+class SimPO(_ReferenceFree, Loss, function=simpo, inputs="preference"):
     """Class handle of :func:`simpo`: ``loss(None, policy_logps, lengths=lengths)``.
 
     Examples:
@@ -527,7 +536,7 @@ class SimPO(_Preference, Loss, function=simpo, inputs="preference"):
     gamma: float = option(0.5, FINITE)
 
 
-class ORPO(_Preference, Loss, function=orpo, inputs="preference"):
+class ORPO(_ReferenceFree, Loss, function=orpo, inputs="preference"):
     """Class handle of :func:`orpo`: ``loss(None, policy_logps, lengths=lengths)``.
 
     Examples:
