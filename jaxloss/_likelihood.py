@@ -370,7 +370,7 @@ def log_kl_divergence(
     y_true: ArrayLike,
     y_pred: ArrayLike,
     log_target: bool = False,
-    axis: int | tuple[int, ...] = -1,
+    axis: int | tuple[int, ...] | None = -1,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     """KL divergence ``KL(target || prediction)`` with the prediction given as log-probabilities.
@@ -436,7 +436,7 @@ class LogKLDivergence(Loss, function=log_kl_divergence, inputs="categorical"):
 def generalized_kl_divergence(
     y_true: ArrayLike,
     y_pred: ArrayLike,
-    axis: int | tuple[int, ...] = -1,
+    axis: int | tuple[int, ...] | None = -1,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     """Generalized KL divergence between non-negative measures, the prediction as a log.

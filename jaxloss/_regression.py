@@ -440,8 +440,8 @@ class PinballLoss(Loss, function=pinball_loss, aliases=("quantile_loss",)):
 def cosine_distance(
     y_true: ArrayLike,
     y_pred: ArrayLike,
-    axis: int | tuple[int, ...] = -1,
-    epsilon: float = 1e-12,
+    axis: int | tuple[int, ...] | None = -1,
+    epsilon: float | jax.Array = 1e-12,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     """Cosine distance ``1 - cos(y_true, y_pred)`` along ``axis``, in ``[0, 2]``.

@@ -180,7 +180,7 @@ class FenchelYoungLoss(Loss, function=fenchel_young_loss, inputs="categorical"):
 def poly1_crossentropy(
     y_true: ArrayLike,
     y_pred: ArrayLike,
-    epsilon: float = 2.0,
+    epsilon: float | jax.Array = 2.0,
     axis: int = -1,
     where: ArrayLike | None = None,
 ) -> jax.Array:

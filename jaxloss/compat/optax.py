@@ -172,7 +172,7 @@ def softmax_cross_entropy(
     if where is not None:
         where = jnp.asarray(where, bool)
         if where.ndim != logits.ndim:
-            where = jnp.expand_dims(where, axis)
+            where = jnp.expand_dims(where, -1 if axis is None else axis)
         where = _class_axes_last(jnp.broadcast_to(where, logits.shape), axis)
     logits, labels = _class_axes_last(logits, axis), _class_axes_last(labels, axis)
     if where is None:
@@ -300,7 +300,7 @@ def poly_loss_cross_entropy(
     return _sparsemax.poly1_crossentropy(
         _class_axes_last(labels, axis),
         _class_axes_last(logits, axis),
-        epsilon=epsilon,
+        epsilon=jnp.asarray(epsilon),
         where=where,
     )
 
@@ -592,7 +592,7 @@ def cosine_distance(
       [1.]
     """
     return _regression.cosine_distance(
-        targets, predictions, axis=axis, epsilon=epsilon, where=where
+        targets, predictions, axis=axis, epsilon=jnp.asarray(epsilon), where=where
     )
 
 
@@ -643,4 +643,4 @@ def smooth_labels(
         num_classes = math.prod(labels.shape[a] for a in axes)
     else:
         num_classes = jnp.sum(jnp.asarray(where), axis=axis, keepdims=True)
-    return (1.0 - alpha) * labels + alpha / num_classes
+    return jnp.asarray((1.0 - alpha) * labels + alpha / num_classes)

@@ -43,7 +43,7 @@ Departures, each where torch's behaviour cannot be had under ``jit`` or is a def
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -608,7 +608,7 @@ def triplet_margin_with_distance_loss(
     """
     reduction = _reduction("triplet_margin_with_distance_loss", reduction)
     triplet = (jnp.asarray(anchor), jnp.asarray(positive), jnp.asarray(negative))
-    options = {"margin": float(margin), "swap": swap}
+    options: dict[str, Any] = {"margin": float(margin), "swap": swap}
     if distance_function is not None:
         options["distance_metric"] = distance_function
     return _reduce(_embedding_pairs.triplet_margin(None, triplet, **options), reduction)
@@ -809,14 +809,18 @@ def linear_cross_entropy(
             reduction=reduction,
             label_smoothing=label_smoothing,
         )
-    loss = ops.linear_cross_entropy(
-        input,
-        linear_weight,
-        target,
-        bias=linear_bias,
-        weight_layout="vh",
-        ignore_index=ignore,
-        label_smoothing=label_smoothing,
+    # Without return_aux the kernel returns the per-token losses alone.
+    loss = cast(
+        jax.Array,
+        ops.linear_cross_entropy(
+            input,
+            linear_weight,
+            target,
+            bias=linear_bias,
+            weight_layout="vh",
+            ignore_index=ignore,
+            label_smoothing=label_smoothing,
+        ),
     )
     if reduction == "mean":
         return jnp.sum(loss) / jnp.sum(target != ignore)
