@@ -134,7 +134,7 @@ jax.tree_util.register_dataclass(
 )
 
 
-@dataclass_transform(kw_only_default=False, field_specifiers=(option, dataclasses.field))
+@dataclass_transform(frozen_default=True, field_specifiers=(option, dataclasses.field))
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
 class Loss:
     """Base class of every jaxloss class handle (the Keras 3 ``keras.losses.Loss`` contract).

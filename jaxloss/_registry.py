@@ -84,6 +84,16 @@ def register(
       ValueError: a name is already taken by another loss.
     """
     key = _qualified(cls)
+    old = _ENTRIES.get(key)
+    if old is not None and _qualified(old.function) != _qualified(function):
+        raise ValueError(
+            f"register: {cls.__name__} is already registered with {old.function.__name__}."
+        )
+    for other_key, entry in _ENTRIES.items():
+        if other_key != key and _qualified(entry.function) == _qualified(function):
+            raise ValueError(
+                f"register: {function.__name__} is already registered with {entry.cls.__name__}."
+            )
     names = (function.__name__, *aliases)
     for name in names:
         owner = _FOLDED.get(name.casefold())

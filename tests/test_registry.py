@@ -45,7 +45,7 @@ def test_get_passes_callables_and_none_through():
     assert jaxloss.get(loss) is loss
     assert jaxloss.get(None) is None
     assert jaxloss.get(len) is len
-    with pytest.raises(TypeError, match="could not interpret"):
+    with pytest.raises(TypeError, match="a loss identifier must be None, a loss name"):
         jaxloss.get(3)
 
 
@@ -91,3 +91,5 @@ def test_register_refuses_duplicate_names():
 
     with pytest.raises(ValueError, match="already registered"):
         register(jaxloss.mean_squared_error, jaxloss.Huber)
+    with pytest.raises(ValueError, match="already registered"):
+        register(jaxloss.huber, jaxloss.MeanSquaredError)
