@@ -1,4 +1,4 @@
-"""Connectionist Temporal Classification: the loss and two decoders.
+"""Connectionist Temporal Classification: the loss, two decoders and forced alignment.
 
 ``ctc_loss`` runs the log-space alpha recursion of Graves et al. (2006) as one ``lax.scan`` over
 time and differentiates it with a hand-written ``jax.custom_vjp`` whose backward pass is the beta
