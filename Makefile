@@ -38,12 +38,12 @@ $(STAMP_BENCH): pyproject.toml | $(PY)
 demo: $(STAMP_EXAMPLES)
 	$(PY) examples/quickstart.py
 
-## make test: lint, type-check, the whole suite (tests, doctests, the installed wheel), the docs.
+## make test: lint, the whole suite (tests, doctests, the installed wheel), type-check, the docs.
 test: $(STAMP_TEST)
 	$(PY) -m ruff check jaxloss tests benchmarks examples docs/_gen
 	$(PY) -m ruff format --check jaxloss tests benchmarks examples docs/_gen
-	$(PY) -m mypy
 	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m mypy
 	$(DOCS_ENV) $(PY) -m mkdocs build --strict --quiet
 
 ## make docs: the documentation site into site/ (warnings are errors).
