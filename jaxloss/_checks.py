@@ -287,6 +287,15 @@ def normalize_axes(
     return tuple(sorted(out))
 
 
+def check_classes(loss: Any, arg: str, x: jax.Array, axis: int) -> None:
+    """A class axis must hold at least one class: ``ValueError`` naming the loss otherwise."""
+    if x.shape[axis] == 0:
+        raise ValueError(
+            f"{_owner(loss)}: `{arg}` must have at least one class along axis {axis}; got shape "
+            f"{tuple(x.shape)}."
+        )
+
+
 def as_float(x: ArrayLike, dtype: Any = None, loss: Any = None, arg: str = "y_pred") -> jax.Array:
     """``x`` as a floating array: its own float dtype, or float32 for ints, bools and scalars."""
     x = as_input_array(loss, arg, x)

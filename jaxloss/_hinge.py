@@ -112,6 +112,7 @@ def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
       Array([1.2, 1.6], dtype=float32)
     """
     y_true, y_pred = c.match_shapes("categorical_hinge", y_true, y_pred)
+    c.check_classes("categorical_hinge", "y_pred", y_pred, -1)
     positive = jnp.sum(y_true * y_pred, axis=-1)
     negative = jnp.max((1.0 - y_true) * y_pred, axis=-1)
     return jnp.maximum(negative - positive + 1.0, 0.0)

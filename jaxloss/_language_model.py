@@ -30,6 +30,8 @@ from jaxloss import _checks as c
 from jaxloss._loss import Loss, option
 from jaxloss.ops.linear_cross_entropy import linear_cross_entropy
 
+_BLOCK_SIZE = c.POSITIVE_INT.optional()
+
 
 def _unpack(owner: str, y_pred: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
     """``y_pred`` as ``(hidden, weight, bias_or_None)``, or a ``TypeError`` naming the loss."""
@@ -37,9 +39,9 @@ def _unpack(owner: str, y_pred: Any) -> tuple[jax.Array, jax.Array, jax.Array | 
         hidden, weight, *rest = y_pred
         bias = rest[0] if rest else None
         return (
-            jnp.asarray(hidden),
-            jnp.asarray(weight),
-            None if bias is None else jnp.asarray(bias),
+            c.as_input_array(owner, "y_pred", hidden),
+            c.as_input_array(owner, "y_pred", weight),
+            None if bias is None else c.as_input_array(owner, "y_pred", bias),
         )
     raise TypeError(
         f"{owner}: `y_pred` must be a tuple (hidden, weight) or (hidden, weight, bias) -- the "
@@ -79,11 +81,18 @@ def linear_crossentropy(
       >>> print(jaxloss.linear_crossentropy(jnp.array([1, 7]), (hidden, weight)).round(4))
       [2.0794 2.0794]
     """
-    hidden, weight, bias = _unpack("linear_crossentropy", y_pred)
+    name = "linear_crossentropy"
+    ignore_class = c.check_option(name, "ignore_class", ignore_class, c.OPTIONAL_INT)
+    label_smoothing = c.check_option(name, "label_smoothing", label_smoothing, c.UNIT_INTERVAL)
+    z_loss = c.check_option(name, "z_loss", z_loss, c.NON_NEGATIVE)
+    block_size = c.check_option(name, "block_size", block_size, _BLOCK_SIZE)
+    labels = c.as_input_array(name, "y_true", y_true)
+    c.check_integer(name, "y_true", labels)
+    hidden, weight, bias = _unpack(name, y_pred)
     return linear_cross_entropy(
         hidden,
         weight,
-        jnp.asarray(y_true),
+        labels,
         bias=bias,
         ignore_index=ignore_class,
         label_smoothing=label_smoothing,
@@ -132,7 +141,7 @@ class LinearCrossEntropy(
     ignore_class: int | None = option(None, c.OPTIONAL_INT)
     label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
     z_loss: float = option(0.0, c.NON_NEGATIVE)
-    block_size: int | None = option(None, c.POSITIVE_INT.optional())
+    block_size: int | None = option(None, _BLOCK_SIZE)
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> Any:
         del y_pred, values, inputs
@@ -150,4 +159,5 @@ class LinearCrossEntropy(
         if self.dtype is not None:
             operands = tuple(None if x is None else x.astype(self.compute_dtype) for x in operands)
         hidden, weight, bias = operands
-        return jnp.asarray(y_true), (hidden, weight) if bias is None else (hidden, weight, bias)
+        labels = c.as_input_array(type(self).__name__, "y_true", y_true)
+        return labels, (hidden, weight) if bias is None else (hidden, weight, bias)

@@ -71,6 +71,7 @@ def categorical_prepare(name, y_true, y_pred, axis):
         )
     c.check_rank(name, "y_pred", y_pred, 1)
     axis = c.normalize_axis(name, "y_pred", axis, y_pred.ndim)
+    c.check_classes(name, "y_pred", y_pred, axis)
     warn_single_class(name, y_pred)
     return y_true, y_pred, axis
 
@@ -88,6 +89,7 @@ def sparse_prepare(name, y_true, y_pred, axis):
     c.check_integer(name, "y_true", y_true)
     c.check_rank(name, "y_pred", y_pred, 1)
     axis = c.normalize_axis(name, "y_pred", axis, y_pred.ndim)
+    c.check_classes(name, "y_pred", y_pred, axis)
     y_true = squeeze_sparse_labels(y_true, y_pred, axis)
     expected = y_pred.shape[:axis] + y_pred.shape[axis + 1 :]
     if y_true.shape != expected:

@@ -64,6 +64,9 @@ def ctc(
       Labels outside ``[0, num_classes)`` within a row's length give that row a NaN loss.
     """
     name = "ctc"
+    blank_id = c.check_option(name, "blank_id", blank_id, c.INT)
+    pad_id = c.check_option(name, "pad_id", pad_id, c.OPTIONAL_INT)
+    zero_infinity = c.check_option(name, "zero_infinity", zero_infinity, c.BOOL)
     y_true = c.as_input_array(name, "y_true", y_true)
     y_pred = c.as_float(y_pred, loss=name)
     c.check_integer(name, "y_true", y_true)
@@ -77,6 +80,7 @@ def ctc(
             f"{name}: `y_pred` must have shape (batch_size, max_length, num_classes); got shape "
             f"{tuple(y_pred.shape)}."
         )
+    c.check_classes(name, "y_pred", y_pred, -1)
     if y_true.shape[0] != y_pred.shape[0]:
         raise ValueError(
             f"{name}: `y_true` and `y_pred` must have the same batch size; got y_true "

@@ -249,7 +249,7 @@ def test_keras_rank_rule_lines_up_batch_with_batch_by_one():
         (lambda: jaxloss.Huber(delta=-1.0), r"`delta` must be a float > 0"),
         (lambda: jaxloss.Tversky(alpha=-0.1), r"Tversky: `alpha` must be a float >= 0"),
         (lambda: jaxloss.Tversky(beta=-2), r"`beta` must be a float >= 0"),
-        (lambda: jaxloss.Dice(axis="x"), r"Dice: `axis` must be None, an int or a tuple"),
+        (lambda: jaxloss.Dice(axis="x"), r"Dice: `axis` must be None, an int or a non-empty tuple"),
         (lambda: jaxloss.CosineSimilarity(axis=1.5), r"CosineSimilarity: `axis` must be an int"),
         (lambda: jaxloss.huber([1.0], [2.0], delta=0), r"huber: `delta` must be a float > 0"),
         (
