@@ -25,8 +25,9 @@ Departures from optax, each where optax's result is a defect:
 * ``ntxent``: a batch without a positive pair gives 0 (optax: ``NaN``).
 * ``dice_loss``, ``binary_dice_loss``, ``multiclass_generalized_dice_loss``,
   ``ranking_softmax_loss`` and ``ntxent`` are jaxloss's own implementations of optax's
-  signatures (segmentation, ranking and metric-learning families); ``dice_loss`` works under
-  ``jit``.
+  signatures (segmentation, ranking and metric-learning families). ``dice_loss`` with
+  ``apply_softmax=False`` does not raise for probabilities outside ``[0, 1]``: optax's eager
+  value check is what makes its ``dice_loss`` fail under ``jit``.
 * The cross-entropy and CTC adapters run jaxloss's reverse-mode kernels (``jax.custom_vjp``):
   ``jax.grad`` and ``jax.hessian`` work, forward mode on the loss itself (``jax.jvp``,
   ``jax.jacfwd``, ``check_grads`` with ``modes=("fwd",)``) does not; the ``*_jvp`` twins in
