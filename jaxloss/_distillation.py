@@ -137,6 +137,7 @@ def knowledge_distillation(
     student = c.as_float(y_pred, loss=_NAME, arg="y_pred")
     teacher = c.as_float(y_true, loss=_NAME, arg="y_true")
     c.check_rank(_NAME, "y_pred", student, 1)
+    c.check_classes(_NAME, "y_pred", student, -1)
     mask = _token_mask(_NAME, tuple(student.shape[:-1]), labels, ignore_index, where)
     options = dict(
         beta=beta,

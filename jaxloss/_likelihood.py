@@ -89,6 +89,7 @@ def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
       [0.5108 0.    ]
     """
     y_true, y_pred = c.match_shapes("kl_divergence", y_true, y_pred)
+    c.check_classes("kl_divergence", "y_pred", y_pred, -1)
     t = jnp.clip(y_true, _EPSILON, 1.0)
     p = jnp.clip(y_pred, _EPSILON, 1.0)
     return jnp.sum(t * jnp.log(t / p), axis=-1)

@@ -166,12 +166,12 @@ def _pair_terms(
 
 
 def _masked_max(x: jax.Array, mask: jax.Array, fallback: jax.Array) -> jax.Array:
-    best = jnp.max(jnp.where(mask, x, -jnp.inf), axis=1)
+    best = jnp.max(jnp.where(mask, x, -jnp.inf), axis=1, initial=-jnp.inf)
     return jnp.where(jnp.any(mask, 1), best, fallback)
 
 
 def _masked_min(x: jax.Array, mask: jax.Array, fallback: jax.Array) -> jax.Array:
-    best = jnp.min(jnp.where(mask, x, jnp.inf), axis=1)
+    best = jnp.min(jnp.where(mask, x, jnp.inf), axis=1, initial=jnp.inf)
     return jnp.where(jnp.any(mask, 1), best, fallback)
 
 
@@ -182,7 +182,7 @@ def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
 
 def _masked_logsumexp(x: jax.Array, mask: jax.Array) -> jax.Array:
     """logsumexp over the ``mask``-ed entries of each row; ``-inf`` (zero gradient) where none."""
-    m = jnp.max(jnp.where(mask, x, -jnp.inf), axis=1, keepdims=True)
+    m = jnp.max(jnp.where(mask, x, -jnp.inf), axis=1, keepdims=True, initial=-jnp.inf)
     m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
     s = jnp.sum(jnp.where(mask, jnp.exp(jnp.where(mask, x - m, 0.0)), 0.0), axis=1)
     return jnp.where(s > 0, m[:, 0] + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
@@ -309,8 +309,8 @@ def triplet_hard(
         remove_diagonal,
         anchor_offset,
     )
-    hardest_pos = _masked_max(d, pos, jnp.min(d, 1))
-    hardest_neg = _masked_min(d, neg, jnp.max(d, 1))
+    hardest_pos = _masked_max(d, pos, jnp.min(d, 1, initial=jnp.inf))
+    hardest_neg = _masked_min(d, neg, jnp.max(d, 1, initial=-jnp.inf))
     gap = hardest_pos - hardest_neg
     return jax.nn.softplus(gap) if soft else jnp.maximum(gap + margin, 0.0)
 
@@ -398,7 +398,7 @@ def triplet_semihard(
     idx = jax.vmap(lambda row, q: jnp.searchsorted(row, q, side="right"))(neg_sorted, d)
     has_semihard = idx < jnp.sum(neg, 1, keepdims=True)
     outside = jnp.take_along_axis(neg_sorted, jnp.minimum(idx, d.shape[1] - 1), axis=1)
-    inside = _masked_max(d, neg, jnp.min(d, 1))
+    inside = _masked_max(d, neg, jnp.min(d, 1, initial=jnp.inf))
     negative = jnp.where(has_semihard, outside, inside[:, None])
     return _masked_mean(jnp.maximum(margin + d - negative, 0.0), pos)
 

@@ -37,7 +37,8 @@ COLLECTIVES = ("all_gather", "ring")
 def _blocks(k: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
     """``k [n, d]`` as zero-padded ``[blocks, chunk, d]`` and the ``[blocks, chunk]`` valid mask."""
     n = k.shape[0]
-    nb = -(-n // chunk)
+    chunk = max(chunk, 1)  # an empty batch still makes one (all-padding) block
+    nb = max(-(-n // chunk), 1)
     pad = nb * chunk - n
     kp = jnp.pad(k, ((0, pad), (0, 0)))
     valid = jnp.arange(nb * chunk) < n
@@ -67,7 +68,8 @@ def _clip_stream(x, y, scale, chunk):
         y_blk, ok = block
         logits = jnp.where(ok[None, :], scale * (x @ y_blk.T), neg_inf)
         m, s = _lse_fold(m, s, logits, axis=1)
-        cm = lax.stop_gradient(jnp.max(logits, axis=0))
+        cm = lax.stop_gradient(jnp.max(logits, axis=0, initial=-jnp.inf))
+        cm = jnp.where(jnp.isfinite(cm), cm, 0.0)
         col = cm + jnp.log(jnp.sum(jnp.exp(logits - cm[None, :]), axis=0))
         return (m, s), col
 

@@ -193,7 +193,8 @@ def ntxent_pair_terms(
     positive = same & ~self_pair
     negative = ~same
     neg_inf = jnp.asarray(-jnp.inf, s.dtype)
-    shift = lax.stop_gradient(jnp.max(jnp.where(positive | negative, s, neg_inf), 1, keepdims=True))
+    shift = jnp.max(jnp.where(positive | negative, s, neg_inf), 1, keepdims=True, initial=-jnp.inf)
+    shift = lax.stop_gradient(shift)
     shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
     neg_sum = jnp.sum(jnp.where(negative, jnp.exp(jnp.where(negative, s - shift, 0.0)), 0.0), 1)
     z = jnp.where(positive, s - shift, 0.0)
