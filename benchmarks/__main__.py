@@ -43,6 +43,10 @@ SUITES: dict[str, str] = {
     "cross_entropy": "benchmarks.bench_cross_entropy",
     "ctc": "benchmarks.bench_ctc",
     "linear_cross_entropy": "benchmarks.bench_linear_cross_entropy",
+    "compat": "benchmarks.bench_compat",
+    "contrastive": "benchmarks.bench_contrastive",
+    "distillation": "benchmarks.bench_distillation",
+    "rnnt": "benchmarks.bench_rnnt",
 }
 STANDARD_COLUMNS = ("case", "dtype", "contender", "median_ms", "temp_mib", "ratio_vs_optax")
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -3,7 +3,9 @@
 Hand-written gradients (``jax.custom_vjp``) live here.
 """
 
-# --- cross-entropy (issue 3) ---
+# --- cross-entropy ---
+# --- metric learning and image-text contrastive ---
+from jaxloss.ops.contrastive import clip_loss, siglip_loss
 from jaxloss.ops.cross_entropy import (
     sigmoid_binary_cross_entropy,
     sigmoid_binary_cross_entropy_jvp,
@@ -13,7 +15,7 @@ from jaxloss.ops.cross_entropy import (
     sparse_softmax_cross_entropy_jvp,
 )
 
-# --- CTC (issue 4) ---
+# --- CTC and RNN-T ---
 from jaxloss.ops.ctc import (
     CTCAlignment,
     ctc_align,
@@ -21,17 +23,6 @@ from jaxloss.ops.ctc import (
     ctc_greedy_decode,
     ctc_loss,
     ctc_loss_jvp,
-)
-from jaxloss.ops.rnnt import rnnt_loss, rnnt_loss_autodiff
-
-# --- linear cross-entropy (issue 6) ---
-from jaxloss.ops.linear_cross_entropy import (
-    LinearCrossEntropyAux,
-    causal_lm_shift,
-    default_block_size,
-    default_token_block_size,
-    linear_cross_entropy,
-    linear_cross_entropy_jvp,
 )
 
 # --- distillation ---
@@ -41,15 +32,33 @@ from jaxloss.ops.distillation import (
     topk_distillation_divergence,
 )
 
+# --- linear cross-entropy ---
+from jaxloss.ops.linear_cross_entropy import (
+    LinearCrossEntropyAux,
+    causal_lm_shift,
+    default_block_size,
+    default_token_block_size,
+    linear_cross_entropy,
+    linear_cross_entropy_jvp,
+)
+from jaxloss.ops.metric_learning import (
+    cosine_embedding_loss,
+    hinge_embedding_loss,
+    ntxent,
+    pairwise_distance,
+    triplet_margin_loss,
+)
+from jaxloss.ops.rnnt import rnnt_loss, rnnt_loss_autodiff
+
 __all__: list[str] = [
-    # cross-entropy (issue 3)
+    # cross-entropy
     "sigmoid_binary_cross_entropy",
     "sigmoid_binary_cross_entropy_jvp",
     "softmax_cross_entropy",
     "softmax_cross_entropy_jvp",
     "sparse_softmax_cross_entropy",
     "sparse_softmax_cross_entropy_jvp",
-    # CTC (issue 4)
+    # CTC
     "CTCAlignment",
     "ctc_align",
     "ctc_beam_search_decode",
@@ -58,7 +67,7 @@ __all__: list[str] = [
     "ctc_loss_jvp",
     "rnnt_loss",
     "rnnt_loss_autodiff",
-    # linear cross-entropy (issue 6)
+    # linear cross-entropy
     "LinearCrossEntropyAux",
     "causal_lm_shift",
     "default_block_size",
@@ -69,4 +78,12 @@ __all__: list[str] = [
     "distillation_divergence",
     "distillation_divergence_autodiff",
     "topk_distillation_divergence",
+    # metric learning and image-text contrastive
+    "clip_loss",
+    "cosine_embedding_loss",
+    "hinge_embedding_loss",
+    "ntxent",
+    "pairwise_distance",
+    "siglip_loss",
+    "triplet_margin_loss",
 ]
