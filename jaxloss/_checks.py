@@ -158,6 +158,25 @@ AXES = Check(
 )
 
 
+def one_of(*choices: str) -> Check:
+    """A check for a string option with a fixed set of values."""
+    listed = ", ".join(repr(x) for x in choices)
+    return Check(lambda x: isinstance(x, str), f"one of {listed}", str, lambda x: x in choices)
+
+
+def _axis_name_kind(x: Any) -> bool:
+    if x is None or isinstance(x, str):
+        return True
+    return isinstance(x, (tuple, list)) and len(x) > 0 and all(isinstance(a, str) for a in x)
+
+
+AXIS_NAME = Check(
+    _axis_name_kind,
+    "None, a mesh axis name or a non-empty tuple of them",
+    lambda x: tuple(x) if isinstance(x, list) else x,
+)
+
+
 def _per_class_kind(allow_scalar: bool) -> Callable[[Any], bool]:
     def ok(x: Any) -> bool:
         if allow_scalar and is_real(x):

@@ -31,6 +31,11 @@ from jaxloss._loss import Loss, option
 from jaxloss.ops.linear_cross_entropy import linear_cross_entropy
 
 _BLOCK_SIZE = c.POSITIVE_INT.optional()
+_SMOOTHING_STYLE = c.one_of("uniform", "others")
+_LAYOUT = c.one_of("hv", "vh")
+_STRATEGY = c.one_of("recompute", "in_forward")
+_SOFT_CAP = c.POSITIVE.optional()
+_AXIS_NAME = c.AXIS_NAME
 
 
 def _unpack(owner: str, y_pred: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
@@ -58,6 +63,11 @@ def linear_crossentropy(
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     block_size: int | None = None,
+    label_smoothing_style: str = "uniform",
+    weight_layout: str = "hv",
+    logit_soft_cap: float | None = None,
+    strategy: str = "recompute",
+    vocab_axis_name: str | tuple[str, ...] | None = None,
 ) -> jax.Array:
     """Per-token sparse cross-entropy of ``hidden @ weight (+ bias)``, never building the logits.
 
@@ -69,6 +79,18 @@ def linear_crossentropy(
       label_smoothing: in ``[0, 1]``; the target is ``(1 - ls) * onehot + ls / V``.
       z_loss: ``>= 0``; adds ``z_loss * logsumexp(logits)**2``.
       block_size: vocabulary columns per block (``None``: a measured default).
+      label_smoothing_style: ``"uniform"`` (``ls / V`` on every class: PyTorch, Keras) or
+        ``"others"`` (``ls / (V - 1)`` on the other classes, minus the target's entropy so the
+        minimum loss is 0: T5X, praxis).
+      weight_layout: ``"hv"`` for ``weight: [D, V]``, ``"vh"`` for ``[V, D]`` (tied input
+        embeddings, read in place).
+      logit_soft_cap: ``None`` or ``cap > 0``: the logits are ``cap * tanh(logits / cap)``
+        (Gemma 2), in the forward and the backward.
+      strategy: ``"recompute"`` (least memory: the backward recomputes each logit block) or
+        ``"in_forward"`` (the gradients are accumulated in the forward: one matmul fewer, a
+        residual the size of the weight gradient); see :func:`jaxloss.ops.linear_cross_entropy`.
+      vocab_axis_name: inside ``shard_map``, the mesh axis that splits the weight's vocabulary
+        (labels stay global ids); the partial logsumexps are combined across it.
 
     Returns:
       The per-token loss, shape ``y_true.shape``, float32 (the kernel accumulates in float32 for
@@ -86,6 +108,13 @@ def linear_crossentropy(
     label_smoothing = c.check_option(name, "label_smoothing", label_smoothing, c.UNIT_INTERVAL)
     z_loss = c.check_option(name, "z_loss", z_loss, c.NON_NEGATIVE)
     block_size = c.check_option(name, "block_size", block_size, _BLOCK_SIZE)
+    label_smoothing_style = c.check_option(
+        name, "label_smoothing_style", label_smoothing_style, _SMOOTHING_STYLE
+    )
+    weight_layout = c.check_option(name, "weight_layout", weight_layout, _LAYOUT)
+    logit_soft_cap = c.check_option(name, "logit_soft_cap", logit_soft_cap, _SOFT_CAP)
+    strategy = c.check_option(name, "strategy", strategy, _STRATEGY)
+    vocab_axis_name = c.check_option(name, "vocab_axis_name", vocab_axis_name, _AXIS_NAME)
     labels = c.as_input_array(name, "y_true", y_true)
     c.check_integer(name, "y_true", labels)
     hidden, weight, bias = _unpack(name, y_pred)
@@ -98,6 +127,11 @@ def linear_crossentropy(
         label_smoothing=label_smoothing,
         z_loss=z_loss,
         block_size=block_size,
+        label_smoothing_style=label_smoothing_style,
+        weight_layout=weight_layout,
+        logit_soft_cap=logit_soft_cap,
+        strategy=strategy,
+        vocab_axis_name=vocab_axis_name,
     )
 
 
@@ -118,6 +152,10 @@ class LinearCrossEntropy(
       label_smoothing: in ``[0, 1]``.
       z_loss: ``>= 0``, coefficient of ``logsumexp(logits)**2``.
       block_size: vocabulary block of the kernel; ``None`` picks a measured default.
+      label_smoothing_style, weight_layout, logit_soft_cap, strategy, vocab_axis_name: as for
+        :func:`linear_crossentropy`. With ``vocab_axis_name`` (the weight's vocabulary split over
+        that mesh axis) and ``axis_name`` (the tokens split over the data axis) together, the
+        class computes the exact token mean on a ``data x model`` mesh.
       name, reduction, axis_name: as for :class:`jaxloss.Loss`.
       dtype: ``None`` (default) leaves the operands as they are -- the kernel already computes in
         float32 (float32 matmul accumulation, logsumexp and loss), so a bfloat16 ``weight`` is
@@ -142,6 +180,11 @@ class LinearCrossEntropy(
     label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
     z_loss: float = option(0.0, c.NON_NEGATIVE)
     block_size: int | None = option(None, _BLOCK_SIZE)
+    label_smoothing_style: str = option("uniform", _SMOOTHING_STYLE)
+    weight_layout: str = option("hv", _LAYOUT)
+    logit_soft_cap: float | None = option(None, _SOFT_CAP)
+    strategy: str = option("recompute", _STRATEGY)
+    vocab_axis_name: str | tuple[str, ...] | None = option(None, _AXIS_NAME)
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> Any:
         del y_pred, values, inputs

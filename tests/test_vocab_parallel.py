@@ -344,3 +344,39 @@ def test_gspmd_never_all_gathers_tokens_by_vocab(mesh):
         assert not big, (name, shapes)
         if name != "linear":
             assert not shapes, (name, shapes)
+
+
+def test_class_handle_on_a_data_by_model_mesh_equals_one_device():
+    """``LinearCrossEntropy(axis_name="data", vocab_axis_name="model")``: exact token mean."""
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    import jaxloss
+
+    rng = np.random.default_rng(7)
+    hidden = jnp.asarray(rng.normal(size=(8, 3, 5)), jnp.float32)
+    weight = jnp.asarray(0.5 * rng.normal(size=(5, 16)), jnp.float32)
+    labels = rng.integers(0, 16, (8, 3)).astype(np.int32)
+    labels[:4, 1:] = -100  # uneven valid counts across the data shards
+    labels = jnp.asarray(labels)
+    options = dict(ignore_class=-100, z_loss=1e-3, label_smoothing=0.1)
+    sharded = jaxloss.LinearCrossEntropy(axis_name="data", vocab_axis_name="model", **options)
+    whole = jaxloss.LinearCrossEntropy(**options)
+    mesh = Mesh(np.array(jax.devices()[:8]).reshape(2, 4), ("data", "model"))
+
+    def local(y, h, w):
+        return jax.value_and_grad(lambda h, w: sharded(y, (h, w)), argnums=(0, 1))(h, w)
+
+    fn = jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(P("data"), P("data"), P(None, "model")),
+        out_specs=(P(), (P("data"), P(None, "model"))),
+    )
+    value, (g_hidden, g_weight) = jax.jit(fn)(labels, hidden, weight)
+    g_value, (w_hidden, w_weight) = jax.value_and_grad(
+        lambda h, w: whole(labels, (h, w)), argnums=(0, 1)
+    )(hidden, weight)
+    np.testing.assert_allclose(value, g_value, rtol=1e-5)
+    np.testing.assert_allclose(g_hidden, w_hidden, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(g_weight, w_weight, rtol=1e-4, atol=1e-6)
