@@ -106,7 +106,7 @@ from jaxloss._metric_learning import (
     triplet_hard,
     triplet_semihard,
 )
-from jaxloss._sequence import CTC, ctc
+from jaxloss._sequence import CTC, RNNT, ctc, rnnt
 from jaxloss._language_model import LinearCrossEntropy, linear_crossentropy
 from jaxloss._utils import to_categorical
 
@@ -278,6 +278,8 @@ __all__ = [
     "to_categorical",
     "CTC",
     "ctc",
+    "RNNT",
+    "rnnt",
     "LinearCrossEntropy",
     "linear_crossentropy",
     # metric learning (in-batch and explicit pairs), image-text contrastive

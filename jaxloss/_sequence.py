@@ -14,6 +14,9 @@ from jax.typing import ArrayLike
 from jaxloss import _checks as c
 from jaxloss._loss import Loss, option
 from jaxloss.ops import ctc as _ctc
+from jaxloss.ops import rnnt as _rnnt
+
+_CLAMP = c.POSITIVE.optional()
 
 
 def ctc(
@@ -23,7 +26,9 @@ def ctc(
     blank_id: int = 0,
     pad_id: int | None = None,
     zero_infinity: bool = False,
+    normalize_by_target_length: bool = False,
     logit_lengths: ArrayLike | None = None,
+    label_lengths: ArrayLike | None = None,
 ) -> jax.Array:
     """CTC (Connectionist Temporal Classification) loss, with Keras 3's conventions.
 
@@ -39,7 +44,12 @@ def ctc(
         e.g. ``-1`` when 0 is a real class.
       zero_infinity: give ``0`` instead of ``+inf`` to targets too long for the input (beyond
         Keras, whose loss is a large finite number there). Their gradient is zero either way.
+      normalize_by_target_length: divide each sequence's loss by its label length (at least 1),
+        so that the class's mean is PyTorch's ``CTCLoss(reduction="mean")`` (beyond Keras).
       logit_lengths: ``[batch]`` valid frames per row (beyond Keras, which uses all frames).
+      label_lengths: ``[batch]`` labels per row (beyond Keras); ``None`` counts the entries that
+        are not ``pad_id``. Both lengths may be passed to the class at call time:
+        ``CTC()(y_true, y_pred, logit_lengths=..., label_lengths=...)``.
 
     Returns:
       Per-sample negative log-likelihood, shape ``[batch]``, float32 (float64 for float64 logits).
@@ -67,6 +77,9 @@ def ctc(
     blank_id = c.check_option(name, "blank_id", blank_id, c.INT)
     pad_id = c.check_option(name, "pad_id", pad_id, c.OPTIONAL_INT)
     zero_infinity = c.check_option(name, "zero_infinity", zero_infinity, c.BOOL)
+    normalize_by_target_length = c.check_option(
+        name, "normalize_by_target_length", normalize_by_target_length, c.BOOL
+    )
     y_true = c.as_input_array(name, "y_true", y_true)
     y_pred = c.as_float(y_pred, loss=name)
     c.check_integer(name, "y_true", y_true)
@@ -88,8 +101,9 @@ def ctc(
         )
     y_true = y_true.astype(jnp.int32)
     pad = blank_id if pad_id is None else pad_id
-    label_lengths = jnp.sum(y_true != pad, axis=-1).astype(jnp.int32)
-    return _ctc.ctc_loss(
+    if label_lengths is None:
+        label_lengths = jnp.sum(y_true != pad, axis=-1).astype(jnp.int32)
+    loss = _ctc.ctc_loss(
         y_pred,
         y_true,
         logit_lengths=logit_lengths,
@@ -97,6 +111,10 @@ def ctc(
         blank_id=blank_id,
         zero_infinity=zero_infinity,
     )
+    if normalize_by_target_length:
+        length = jnp.maximum(jnp.asarray(label_lengths), 1).astype(loss.dtype)
+        loss = loss / length
+    return loss
 
 
 class CTC(Loss, function=ctc, inputs="ctc"):
@@ -126,3 +144,100 @@ class CTC(Loss, function=ctc, inputs="ctc"):
     blank_id: int = option(0, c.INT)
     pad_id: int | None = option(None, c.OPTIONAL_INT)
     zero_infinity: bool = option(False, c.BOOL)
+    normalize_by_target_length: bool = option(False, c.BOOL)
+
+
+def rnnt(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    blank_id: int = 0,
+    pad_id: int | None = None,
+    clamp: float | None = None,
+    normalize_by_target_length: bool = False,
+    logit_lengths: ArrayLike | None = None,
+    label_lengths: ArrayLike | None = None,
+) -> jax.Array:
+    """RNN-T (transducer) loss on joiner outputs, with the conventions of :func:`ctc`.
+
+    ``loss = -log sum over monotonic alignments of prod P(emission)`` on the ``(t, u)`` lattice,
+    through :func:`jaxloss.ops.rnnt_loss` (log-space recursion, hand-written backward).
+
+    Args:
+      y_true: ``[batch, max_label_length]`` integer labels, padded with ``pad_id``.
+      y_pred: ``[batch, time, max_label_length + 1, num_classes]`` joiner logits.
+      blank_id: class index of the blank.
+      pad_id: the value that pads ``y_true``; defaults to ``blank_id``.
+      clamp: ``None`` or ``> 0``: the gradient with respect to the logits is clipped to
+        ``[-clamp, clamp]`` (torchaudio's ``clamp``).
+      normalize_by_target_length: divide each sequence's loss by its label length (at least 1):
+        torchaudio's ``reduction="mean"`` is the class's mean with this option.
+      logit_lengths: ``[batch]`` valid frames (default: all).
+      label_lengths: ``[batch]`` labels per row (default: the entries that are not ``pad_id``).
+
+    Returns:
+      Per-sequence negative log-likelihood ``[batch]``; ``+inf`` with a zero gradient for an
+      infeasible pair (e.g. no frames).
+
+    Raises:
+      TypeError: non-integer labels or options of the wrong type.
+      ValueError: shapes that do not line up; options out of range.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> y_true = jnp.array([[1, 0]])          # one label, padded
+      >>> y_pred = jnp.zeros((1, 2, 3, 3))      # uniform joiner: every emission is 1/3
+      >>> print(jaxloss.rnnt(y_true, y_pred).round(4))  # 2 alignments of 3 emissions: -log(2/27)
+      [2.6027]
+    """
+    name = "rnnt"
+    blank_id = c.check_option(name, "blank_id", blank_id, c.INT)
+    pad_id = c.check_option(name, "pad_id", pad_id, c.OPTIONAL_INT)
+    clamp = c.check_option(name, "clamp", clamp, _CLAMP)
+    normalize_by_target_length = c.check_option(
+        name, "normalize_by_target_length", normalize_by_target_length, c.BOOL
+    )
+    y_true = c.as_input_array(name, "y_true", y_true)
+    y_pred = c.as_float(y_pred, loss=name)
+    c.check_integer(name, "y_true", y_true)
+    if y_true.ndim != 2 or y_pred.ndim != 4 or y_pred.shape[:1] != y_true.shape[:1]:
+        raise ValueError(
+            f"{name}: expected `y_true` [batch, max_label_length] and `y_pred` [batch, time, "
+            f"max_label_length + 1, classes]; got y_true {tuple(y_true.shape)} and y_pred "
+            f"{tuple(y_pred.shape)}."
+        )
+    c.check_classes(name, "y_pred", y_pred, -1)
+    pad = blank_id if pad_id is None else pad_id
+    if label_lengths is None:
+        label_lengths = jnp.sum(y_true != pad, axis=-1).astype(jnp.int32)
+    if logit_lengths is None:
+        logit_lengths = jnp.full(y_true.shape[:1], y_pred.shape[1], jnp.int32)
+    loss = _rnnt.rnnt_loss(
+        y_pred,
+        y_true.astype(jnp.int32),
+        logit_lengths=logit_lengths,
+        label_lengths=label_lengths,
+        blank_id=blank_id,
+        clamp=clamp,
+    )
+    if normalize_by_target_length:
+        loss = loss / jnp.maximum(jnp.asarray(label_lengths), 1).astype(loss.dtype)
+    return loss
+
+
+class RNNT(Loss, function=rnnt, inputs="rnnt"):
+    """Class handle of :func:`rnnt`; lengths may be passed at call time.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> y_true = jnp.array([[1, 0], [2, 1]])
+      >>> y_pred = jnp.zeros((2, 3, 3, 3))
+      >>> loss = jaxloss.RNNT(normalize_by_target_length=True)  # torchaudio's "mean"
+      >>> print(f"{float(loss(y_true, y_pred)):.4f}")
+      2.5732
+    """
+
+    blank_id: int = option(0, c.INT)
+    pad_id: int | None = option(None, c.OPTIONAL_INT)
+    clamp: float | None = option(None, _CLAMP)
+    normalize_by_target_length: bool = option(False, c.BOOL)

@@ -208,8 +208,8 @@ def preference(key):
 
 def kto(key):
     """Desirability ``y_true`` ``[batch]`` and ``(policy, reference, policy_kl, reference_kl)``."""
-    k1, k2 = jax.random.split(key)
     y_true = jnp.array([1.0, 0.0, 1.0, 0.0])[:BATCH]
+    k2 = key
     return y_true, -jax.random.uniform(k2, (BATCH, 4), minval=1.0, maxval=5.0)
 
 
@@ -238,28 +238,13 @@ def multilabel_indices(key):
 GENERATORS.update({"sparse_log_probs": sparse_log_probs, "multilabel_indices": multilabel_indices})
 
 
-def distillation(key):
-    """Teacher logits ``y_true`` and student logits ``y_pred``, ``[batch, 3 tokens, 6 classes]``."""
-    k1, k2 = jax.random.split(key)
-    return 2.0 * jax.random.normal(k1, (BATCH, 3, 6)), 2.0 * jax.random.normal(k2, (BATCH, 3, 6))
+def rnnt(key):
+    """Labels ``[batch, 3]`` padded with 0 (the blank) and joiner logits ``[batch, 4, 4, 5]``."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    labels = jax.random.randint(k1, (BATCH, 3), 1, 5)
+    lengths = jax.random.randint(k2, (BATCH, 1), 1, 4)
+    y_true = jnp.where(jnp.arange(3) < lengths, labels, 0).astype(jnp.int32)
+    return y_true, jax.random.normal(k3, (BATCH, 4, 4, 5))
 
 
-GENERATORS["distillation"] = distillation
-
-
-def preference(key):
-    """Reference ``y_true`` and policy ``y_pred`` log-probabilities ``[batch, 2]`` (chosen,
-    rejected), negative averages so that ORPO's odds exist."""
-    k1, k2 = jax.random.split(key)
-    reference = -jax.random.uniform(k1, (BATCH, 2), minval=0.5, maxval=3.0)
-    return reference, reference + 0.5 * jax.random.normal(k2, (BATCH, 2))
-
-
-def kto(key):
-    """Desirability ``y_true`` ``[batch]`` and ``(policy, reference, policy_kl, reference_kl)``."""
-    k1, k2 = jax.random.split(key)
-    y_true = jnp.array([1.0, 0.0, 1.0, 0.0])[:BATCH]
-    return y_true, -jax.random.uniform(k2, (BATCH, 4), minval=1.0, maxval=5.0)
-
-
-GENERATORS.update({"preference": preference, "kto": kto})
+GENERATORS["rnnt"] = rnnt
