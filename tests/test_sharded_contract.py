@@ -91,3 +91,61 @@ def test_sharded_equals_global_batch(name):
     np.testing.assert_allclose(value, g_value, rtol=2e-5, atol=1e-6)
     for got, want in zip(jax.tree.leaves(grad), jax.tree.leaves(g_grad), strict=True):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6)
+
+
+def _ctc_inputs():
+    rng = np.random.default_rng(0)
+    logits = jnp.asarray(rng.normal(size=(8, 10, 5)), jnp.float32)
+    labels = jnp.asarray(rng.integers(1, 5, (8, 3)), jnp.int32)
+    return logits, labels
+
+
+def _rnnt_inputs():
+    rng = np.random.default_rng(1)
+    logits = jnp.asarray(rng.normal(size=(8, 4, 3, 5)), jnp.float32)
+    labels = jnp.asarray(rng.integers(1, 5, (8, 2)), jnp.int32)
+    return logits, labels
+
+
+KERNELS = {
+    "ctc_loss": (_ctc_inputs, lambda x, y: jax_ops().ctc_loss(x, y)),
+    "ctc_loss_jvp": (_ctc_inputs, lambda x, y: jax_ops().ctc_loss_jvp(x, y)),
+    "ctc_loss_grad": (
+        _ctc_inputs,
+        lambda x, y: jax.grad(lambda q: jax_ops().ctc_loss(q, y).sum())(x),
+    ),
+    "ctc_align": (_ctc_inputs, lambda x, y: jax.tree.leaves(jax_ops().ctc_align(x, y))[0]),
+    "ctc_greedy_decode": (_ctc_inputs, lambda x, y: jax_ops().ctc_greedy_decode(x)[0]),
+    "ctc_beam_search_decode": (
+        _ctc_inputs,
+        lambda x, y: jax_ops().ctc_beam_search_decode(x, beam_width=3)[0],
+    ),
+    "rnnt_loss_grad": (
+        _rnnt_inputs,
+        lambda x, y: jax.grad(lambda q: jax_ops().rnnt_loss(q, y).sum())(x),
+    ),
+    "sparse_softmax_cross_entropy_grad": (
+        _ctc_inputs,
+        lambda x, y: jax.grad(
+            lambda q: jax_ops().sparse_softmax_cross_entropy(q, y[:, :1].repeat(10, 1)).sum()
+        )(x),
+    ),
+}
+
+
+def jax_ops():
+    import jaxloss
+
+    return jaxloss.ops
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_batch_kernels_run_inside_shard_map_with_default_checks(name):
+    make, fn = KERNELS[name]
+    x, y = make()
+    mesh = Mesh(np.array(jax.devices()[:DEVICES]), ("data",))
+    spec = PartitionSpec("data")
+    sharded = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(spec, spec), out_specs=spec))(x, y)
+    np.testing.assert_allclose(
+        np.asarray(sharded, np.float64), np.asarray(fn(x, y), np.float64), rtol=1e-5, atol=1e-6
+    )

@@ -63,6 +63,8 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
+from jaxloss.ops._sharding import vary_like
+
 __all__ = [
     "CTCAlignment",
     "ctc_align",
@@ -211,6 +213,8 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool, fa
         jnp.full((batch, n + 1), _NEG, dtype).at[:, 0].set(0.0),
         jnp.full((batch, n), _NEG, dtype),
     )
+    # Inside shard_map the carry must vary over the same mesh axes as the emissions.
+    init = tuple(vary_like(x, e_blank, e_label, valid) for x in init)
     last, table = lax.scan(body, init, (e_blank, e_label, valid))
     return last, ((table, lse) if store else None)
 
@@ -303,6 +307,7 @@ def _ctc_core_bwd(blank, res, g):
         jnp.zeros_like(logits),
     )
     xs = (t_idx, a_blank_t, a_label_t, e_blank, e_label, valid, last)
+    init = tuple(vary_like(x, logits, *jax.tree.leaves(xs)) for x in init)
     (_, _, grad), _ = lax.scan(body, init, xs, reverse=True)
     return grad, None, None, None, None
 
@@ -563,6 +568,7 @@ def _align(logits, labels, logit_lengths, label_lengths, blank):
         return delta, jnp.where(valid_t[:, None], back, 0).astype(jnp.int8)
 
     init = jnp.full((batch, 2 * n + 1), _NEG, emit.dtype).at[:, 0].set(0.0)
+    init = vary_like(init, emit, valid)
     delta, backs = lax.scan(forward, init, (emit, valid))
 
     end_blank = jnp.take_along_axis(delta, 2 * label_lengths[:, None], axis=1)[:, 0]
@@ -720,6 +726,7 @@ def _beam_search_one(logp, length, *, beam_width: int, top_paths: int, blank: in
         p1=zero_u,
         p2=zero_u,
     )
+    state = jax.tree.map(lambda x: vary_like(x, logp), state)
 
     def step(state, xs):
         lp, t = xs
