@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     optimizer = optax.adam(1e-2)
     opt_state = eqx.filter_jit(optimizer.init)(eqx.filter(model, eqx.is_array))
     rng = np.random.default_rng(1)
-    first = None
+    first: float | None = None
     for step in range(1, steps + 1):
         idx = rng.integers(0, n, batch)
         model, opt_state, loss = train_step(model, opt_state, optimizer, x[idx], y[idx])
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             _, acc = evaluate(model, x, y)
             print(f"step {step:4d}  loss {float(loss):.4f}  accuracy {float(acc):.3f}")
     full_loss, acc = evaluate(model, x, y)
-    final = {"first_loss": first, "loss": float(full_loss), "accuracy": float(acc)}
+    final = {"first_loss": float("nan") if first is None else first, "loss": float(full_loss)}
+    final["accuracy"] = float(acc)
     print(f"final: full-data loss {final['loss']:.4f}, accuracy {final['accuracy']:.3f}")
     return final
 

@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     n, steps, hidden, batch = (256, 20, 16, 64) if tiny else (2048, 500, 32, 256)
 
     x, y, clean = make_data(n)
-    results = {}
+    results: dict[str, float] = {}
     for loss in (jaxloss.Huber(delta=0.5), jaxloss.MeanSquaredError()):
         print(f"training with {loss!r}")
-        results[loss.name] = fit(loss, x, y, clean, steps=steps, hidden=hidden, batch=batch)
+        results[str(loss.name)] = fit(loss, x, y, clean, steps=steps, hidden=hidden, batch=batch)
     print(
         "clean-curve MAE: "
         + ", ".join(f"{name} {err:.4f}" for name, err in results.items())

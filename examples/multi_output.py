@@ -72,11 +72,12 @@ def model(params: dict, x: jax.Array) -> dict[str, jax.Array]:
 def l2_penalty(params: dict) -> jax.Array:
     """Sum of squares of every ``kernel`` leaf (biases are not penalised)."""
     leaves = jax.tree_util.tree_leaves_with_path(params)
-    return sum(
+    squares = [
         jnp.sum(jnp.square(leaf))
         for path, leaf in leaves
         if path[-1] == jax.tree_util.DictKey("kernel")
-    )
+    ]
+    return jnp.sum(jnp.stack(squares)) if squares else jnp.zeros(())
 
 
 def total_loss(params: dict, x: jax.Array, targets: dict) -> tuple[jax.Array, dict]:

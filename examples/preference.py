@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         for start in range(0, n, batch):
             params, opt_state, _ = step(params, opt_state, train[order[start : start + batch]])
         loss, accuracy = evaluate(params, held_out)
-    history["png"] = [str(plot(history, args.out))]
+    history["png"] = [str(plot(history, args.out))]  # type: ignore[list-item]
     return history
 
 

@@ -73,6 +73,7 @@ from jaxloss._likelihood import (
     kullback_leibler_divergence,
     poisson,
 )
+
 # --- metric learning (in-batch and explicit pairs), image-text contrastive ---
 from jaxloss._contrastive import (
     ClipLoss,

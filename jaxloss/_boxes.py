@@ -248,7 +248,7 @@ class IoU(Loss, function=iou, aliases=("iou_loss",), inputs="boxes"):
       0.928571
     """
 
-    box_format: str = option("yxyx", BOX_FORMAT)
+    box_format: str = option(default="yxyx", check=BOX_FORMAT)
 
 
 class GIoU(Loss, function=giou, aliases=("giou_loss",), inputs="boxes"):
@@ -262,7 +262,7 @@ class GIoU(Loss, function=giou, aliases=("giou_loss",), inputs="boxes"):
       1.5041667
     """
 
-    box_format: str = option("yxyx", BOX_FORMAT)
+    box_format: str = option(default="yxyx", check=BOX_FORMAT)
 
 
 class DIoU(Loss, function=diou, aliases=("diou_loss",), inputs="boxes"):
@@ -275,7 +275,7 @@ class DIoU(Loss, function=diou, aliases=("diou_loss",), inputs="boxes"):
       [0.96825397]
     """
 
-    box_format: str = option("yxyx", BOX_FORMAT)
+    box_format: str = option(default="yxyx", check=BOX_FORMAT)
 
 
 class CIoU(Loss, function=ciou, aliases=("ciou_loss",), inputs="boxes"):
@@ -288,4 +288,4 @@ class CIoU(Loss, function=ciou, aliases=("ciou_loss",), inputs="boxes"):
       [1.0580007]
     """
 
-    box_format: str = option("yxyx", BOX_FORMAT)
+    box_format: str = option(default="yxyx", check=BOX_FORMAT)

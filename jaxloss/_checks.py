@@ -77,11 +77,12 @@ class Check:
 
     def optional(self) -> Check:
         """The same check, also accepting ``None``."""
+        in_range = self.range_ok
         return Check(
             lambda x: x is None or self.kind_ok(x),
             f"None or {self.expected}",
             lambda x: None if x is None else self.convert(x),
-            None if self.range_ok is None else (lambda x: x is None or self.range_ok(x)),
+            None if in_range is None else (lambda x: x is None or in_range(x)),
             self.array_ok,
         )
 
@@ -287,15 +288,13 @@ def normalize_axis(loss: Any, arg: str, axis: int, ndim: int) -> int:
     return int(axis) % ndim
 
 
-def normalize_axes(
-    loss: Any, arg: str, axes: int | tuple[int, ...] | None, ndim: int
-) -> tuple[int, ...] | None:
+def normalize_axes(loss: Any, arg: str, axes: Any, ndim: int) -> tuple[int, ...] | None:
     """``axes`` (an int, a tuple, or ``None`` for all) as sorted non-negative indices, or raise."""
     if axes is None:
         return None
     axes = (axes,) if is_int(axes) else axes
     out = []
-    for axis in axes:  # type: ignore[union-attr]
+    for axis in axes:
         if not -ndim <= axis < ndim:
             raise ValueError(
                 f"{_owner(loss)}: `axis` must name axes of `{arg}` (rank {ndim}); got {axis}."
@@ -315,7 +314,7 @@ def check_classes(loss: Any, arg: str, x: jax.Array, axis: int) -> None:
         )
 
 
-def as_float(x: ArrayLike, dtype: Any = None, loss: Any = None, arg: str = "y_pred") -> jax.Array:
+def as_float(x: Any, dtype: Any = None, loss: Any = None, arg: str = "y_pred") -> jax.Array:
     """``x`` as a floating array: its own float dtype, or float32 for ints, bools and scalars."""
     x = as_input_array(loss, arg, x)
     if dtype is not None:

@@ -152,9 +152,9 @@ class ClipLoss(_ImageText, Loss, function=clip_loss, aliases=("clip",), inputs="
       0.7980 -0.2136
     """
 
-    normalize: bool = option(True, c.BOOL)
-    chunk_size: int | None = option(None, CHUNK)
-    collective: str = option("ring", COLLECTIVE)
+    normalize: bool = option(default=True, check=c.BOOL)
+    chunk_size: int | None = option(default=None, check=CHUNK)
+    collective: str = option(default="ring", check=COLLECTIVE)
 
 
 def siglip_loss(
@@ -229,6 +229,6 @@ class SigLipLoss(_ImageText, Loss, function=siglip_loss, aliases=("siglip",), in
       2.1013
     """
 
-    normalize: bool = option(True, c.BOOL)
-    chunk_size: int | None = option(None, CHUNK)
-    collective: str = option("ring", COLLECTIVE)
+    normalize: bool = option(default=True, check=c.BOOL)
+    chunk_size: int | None = option(default=None, check=CHUNK)
+    collective: str = option(default="ring", check=COLLECTIVE)

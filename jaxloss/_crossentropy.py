@@ -118,10 +118,10 @@ class BinaryCrossentropy(Loss, function=binary_crossentropy, aliases=("bce",), i
       [0.235 1.496]
     """
 
-    from_logits: bool = option(False, c.BOOL)
-    label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
-    axis: int = option(-1, c.AXIS)
-    pos_weight: float | tuple[float, ...] | None = option(None, _POS_WEIGHT)
+    from_logits: bool = option(default=False, check=c.BOOL)
+    label_smoothing: float = option(default=0.0, check=c.UNIT_INTERVAL)
+    axis: int = option(default=-1, check=c.AXIS)
+    pos_weight: float | tuple[float, ...] | None = option(default=None, check=_POS_WEIGHT)
 
 
 def _sample_class_weight(class_weight, y_true, axis):
@@ -216,10 +216,10 @@ class CategoricalCrossentropy(Loss, function=categorical_crossentropy, inputs="c
       [0.0513 2.3026]
     """
 
-    from_logits: bool = option(False, c.BOOL)
-    label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
-    axis: int = option(-1, c.AXIS)
-    class_weight: tuple[float, ...] | None = option(None, c.PER_CLASS_WEIGHTS)
+    from_logits: bool = option(default=False, check=c.BOOL)
+    label_smoothing: float = option(default=0.0, check=c.UNIT_INTERVAL)
+    axis: int = option(default=-1, check=c.AXIS)
+    class_weight: tuple[float, ...] | None = option(default=None, check=c.PER_CLASS_WEIGHTS)
 
 
 def sparse_categorical_crossentropy(
@@ -344,11 +344,11 @@ class SparseCategoricalCrossentropy(
       0.0513
     """
 
-    from_logits: bool = option(False, c.BOOL)
-    ignore_class: int | None = option(None, c.OPTIONAL_INT)
-    axis: int = option(-1, c.AXIS)
-    label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
-    class_weight: tuple[float, ...] | None = option(None, c.PER_CLASS_WEIGHTS)
+    from_logits: bool = option(default=False, check=c.BOOL)
+    ignore_class: int | None = option(default=None, check=c.OPTIONAL_INT)
+    axis: int = option(default=-1, check=c.AXIS)
+    label_smoothing: float = option(default=0.0, check=c.UNIT_INTERVAL)
+    class_weight: tuple[float, ...] | None = option(default=None, check=c.PER_CLASS_WEIGHTS)
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> Any:
         if self.ignore_class is None:
@@ -419,7 +419,7 @@ class CategoricalGeneralizedCrossEntropy(
       0.3599
     """
 
-    q: float = option(0.5, c.OPEN_UNIT_INTERVAL)
+    q: float = option(default=0.5, check=c.OPEN_UNIT_INTERVAL)
 
 
 # Keras 1/2 spelling still found in user code.

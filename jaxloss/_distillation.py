@@ -174,11 +174,11 @@ class KnowledgeDistillation(Loss, function=knowledge_distillation, inputs="disti
       0.13081
     """
 
-    beta: float = option(0.0, c.UNIT_INTERVAL)
-    temperature: float = option(1.0, TEMPERATURE)
-    scale_by_temperature_squared: bool = option(False, c.BOOL)
-    tail: str = option("renormalize", TAIL)
-    ignore_index: int | None = option(None, c.OPTIONAL_INT)
+    beta: float = option(default=0.0, check=c.UNIT_INTERVAL)
+    temperature: float = option(default=1.0, check=TEMPERATURE)
+    scale_by_temperature_squared: bool = option(default=False, check=c.BOOL)
+    tail: str = option(default="renormalize", check=TAIL)
+    ignore_index: int | None = option(default=None, check=c.OPTIONAL_INT)
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> Any:
         return _token_mask(

@@ -133,12 +133,12 @@ class TripletMargin(
       0.1887
     """
 
-    margin: float = option(1.0, c.FINITE)
-    p: float = option(2.0, c.POSITIVE)
-    eps: float = option(1e-6, c.NON_NEGATIVE)
-    swap: bool = option(False, c.BOOL)
-    soft: bool = option(False, c.BOOL)
-    distance_metric: Any = option(None, ROW_DISTANCE)
+    margin: float = option(default=1.0, check=c.FINITE)
+    p: float = option(default=2.0, check=c.POSITIVE)
+    eps: float = option(default=1e-6, check=c.NON_NEGATIVE)
+    swap: bool = option(default=False, check=c.BOOL)
+    soft: bool = option(default=False, check=c.BOOL)
+    distance_metric: Any = option(default=None, check=ROW_DISTANCE)
 
     def cast_inputs(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         # y_true is ignored and may be None
@@ -203,7 +203,7 @@ class CosineEmbedding(
       0.2500
     """
 
-    margin: float = option(0.0, c.FINITE)
+    margin: float = option(default=0.0, check=c.FINITE)
 
 
 def hinge_embedding(y_true: ArrayLike, y_pred: ArrayLike, margin: float = 1.0) -> jax.Array:
@@ -250,4 +250,4 @@ class HingeEmbedding(
       0.45
     """
 
-    margin: float = option(1.0, c.FINITE)
+    margin: float = option(default=1.0, check=c.FINITE)

@@ -143,12 +143,12 @@ class BinaryFocalCrossentropy(Loss, function=binary_focal_crossentropy, inputs="
       0.0004 0.8671
     """
 
-    apply_class_balancing: bool = option(False, c.BOOL)
-    alpha: float = option(0.25, c.UNIT_INTERVAL)
-    gamma: float = option(2.0, c.NON_NEGATIVE)
-    from_logits: bool = option(False, c.BOOL)
-    label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
-    axis: int = option(-1, c.AXIS)
+    apply_class_balancing: bool = option(default=False, check=c.BOOL)
+    alpha: float = option(default=0.25, check=c.UNIT_INTERVAL)
+    gamma: float = option(default=2.0, check=c.NON_NEGATIVE)
+    from_logits: bool = option(default=False, check=c.BOOL)
+    label_smoothing: float = option(default=0.0, check=c.UNIT_INTERVAL)
+    axis: int = option(default=-1, check=c.AXIS)
 
 
 def categorical_focal_crossentropy(
@@ -246,8 +246,8 @@ class CategoricalFocalCrossentropy(
       [3.2058331e-05 4.6627346e-01]
     """
 
-    alpha: float | tuple[float, ...] = option(0.25, c.SCALAR_OR_PER_CLASS)
-    gamma: float = option(2.0, c.NON_NEGATIVE)
-    from_logits: bool = option(False, c.BOOL)
-    label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
-    axis: int = option(-1, c.AXIS)
+    alpha: float | tuple[float, ...] = option(default=0.25, check=c.SCALAR_OR_PER_CLASS)
+    gamma: float = option(default=2.0, check=c.NON_NEGATIVE)
+    from_logits: bool = option(default=False, check=c.BOOL)
+    label_smoothing: float = option(default=0.0, check=c.UNIT_INTERVAL)
+    axis: int = option(default=-1, check=c.AXIS)

@@ -118,7 +118,7 @@ def linear_crossentropy(
     labels = c.as_input_array(name, "y_true", y_true)
     c.check_integer(name, "y_true", labels)
     hidden, weight, bias = _unpack(name, y_pred)
-    return linear_cross_entropy(
+    return linear_cross_entropy(  # type: ignore[return-value]  # no aux requested
         hidden,
         weight,
         labels,
@@ -176,15 +176,15 @@ class LinearCrossEntropy(
       (4, 10)
     """
 
-    ignore_class: int | None = option(None, c.OPTIONAL_INT)
-    label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
-    z_loss: float = option(0.0, c.NON_NEGATIVE)
-    block_size: int | None = option(None, _BLOCK_SIZE)
-    label_smoothing_style: str = option("uniform", _SMOOTHING_STYLE)
-    weight_layout: str = option("hv", _LAYOUT)
-    logit_soft_cap: float | None = option(None, _SOFT_CAP)
-    strategy: str = option("recompute", _STRATEGY)
-    vocab_axis_name: str | tuple[str, ...] | None = option(None, _AXIS_NAME)
+    ignore_class: int | None = option(default=None, check=c.OPTIONAL_INT)
+    label_smoothing: float = option(default=0.0, check=c.UNIT_INTERVAL)
+    z_loss: float = option(default=0.0, check=c.NON_NEGATIVE)
+    block_size: int | None = option(default=None, check=_BLOCK_SIZE)
+    label_smoothing_style: str = option(default="uniform", check=_SMOOTHING_STYLE)
+    weight_layout: str = option(default="hv", check=_LAYOUT)
+    logit_soft_cap: float | None = option(default=None, check=_SOFT_CAP)
+    strategy: str = option(default="recompute", check=_STRATEGY)
+    vocab_axis_name: str | tuple[str, ...] | None = option(default=None, check=_AXIS_NAME)
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> Any:
         del y_pred, values, inputs

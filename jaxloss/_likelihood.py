@@ -208,9 +208,9 @@ class NegativeLogLikelihood(
       0.3567
     """
 
-    axis: int = option(-1, c.AXIS)
-    ignore_class: int | None = option(None, c.OPTIONAL_INT)
-    class_weight: tuple[float, ...] | None = option(None, c.PER_CLASS_WEIGHTS)
+    axis: int = option(default=-1, check=c.AXIS)
+    ignore_class: int | None = option(default=None, check=c.OPTIONAL_INT)
+    class_weight: tuple[float, ...] | None = option(default=None, check=c.PER_CLASS_WEIGHTS)
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> Any:
         if self.ignore_class is None:
@@ -296,8 +296,8 @@ class GaussianNLL(Loss, function=gaussian_nll, inputs="regression"):
       0.4091
     """
 
-    full: bool = option(False, c.BOOL)
-    eps: float = option(1e-6, _VAR_EPS)
+    full: bool = option(default=False, check=c.BOOL)
+    eps: float = option(default=1e-6, check=_VAR_EPS)
 
 
 def poisson_nll(
@@ -358,9 +358,9 @@ class PoissonNLL(Loss, function=poisson_nll, inputs="regression"):
       1.0000
     """
 
-    log_input: bool = option(True, c.BOOL)
-    full: bool = option(False, c.BOOL)
-    eps: float = option(1e-8, c.POSITIVE)
+    log_input: bool = option(default=True, check=c.BOOL)
+    full: bool = option(default=False, check=c.BOOL)
+    eps: float = option(default=1e-8, check=c.POSITIVE)
 
 
 def _sum(x: jax.Array, axis: Any, where: Any) -> jax.Array:
@@ -430,8 +430,8 @@ class LogKLDivergence(Loss, function=log_kl_divergence, inputs="categorical"):
       0.1438
     """
 
-    log_target: bool = option(False, c.BOOL)
-    axis: int | tuple[int, ...] = option(-1, c.AXES)
+    log_target: bool = option(default=False, check=c.BOOL)
+    axis: int | tuple[int, ...] = option(default=-1, check=c.AXES)
 
 
 def generalized_kl_divergence(
@@ -485,4 +485,4 @@ class GeneralizedKLDivergence(Loss, function=generalized_kl_divergence, inputs="
       1.3863
     """
 
-    axis: int | tuple[int, ...] = option(-1, c.AXES)
+    axis: int | tuple[int, ...] = option(default=-1, check=c.AXES)

@@ -40,7 +40,7 @@ _KERAS_TAIL = ("reduction", "name", "dtype")
 _INITIALIZING = "_jaxloss_initializing"
 
 
-def option(default: Any, check: c.Check | None = None) -> Any:
+def option(*, default: Any, check: c.Check | None = None) -> Any:
     """Declare an option field of a class handle, with the check its function handle also uses."""
     return dataclasses.field(default=default, metadata={"check": check})
 
@@ -194,6 +194,7 @@ class Loss:
 
     # The function handle this class wraps; set by the class header `function=...`.
     function: ClassVar[Callable[..., Any] | None] = None
+    _default_name: ClassVar[str | None] = None
 
     def __init_subclass__(
         cls,
@@ -212,7 +213,8 @@ class Loss:
         for method in ("__setattr__", "__delattr__"):
             if method in cls.__dict__:
                 delattr(cls, method)
-        cls.__init__ = _wrap_init(cls, cls.__dict__["__init__"], positional=not user_init)
+        init = _wrap_init(cls, cls.__dict__["__init__"], positional=not user_init)
+        cls.__init__ = init  # type: ignore[method-assign]
         jax.tree_util.register_static(cls)
         cls._default_name = default_name
         if function is not None:
@@ -265,7 +267,7 @@ class Loss:
         return values + tuple(sorted(self._extras().items()))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._state() == self._state()  # type: ignore[attr-defined]
+        return type(other) is type(self) and other._state() == self._state()
 
     def __hash__(self) -> int:
         return hash((type(self), self._state()))
@@ -481,8 +483,8 @@ def _guarded_delattr(self: Any, name: str) -> None:
     )
 
 
-Loss.__setattr__ = _guarded_setattr  # type: ignore[method-assign,assignment]
-Loss.__delattr__ = _guarded_delattr  # type: ignore[method-assign,assignment]
+Loss.__setattr__ = _guarded_setattr  # type: ignore[method-assign]
+Loss.__delattr__ = _guarded_delattr  # type: ignore[method-assign]
 Loss.__init__ = _wrap_init(Loss, Loss.__dict__["__init__"], positional=True)  # type: ignore[method-assign]
 jax.tree_util.register_static(Loss)
 _registry.register_class(Loss)
@@ -553,7 +555,7 @@ class LossFunctionWrapper(Loss):
         return self.fn(y_true, y_pred, **dict(self.fn_kwargs), **inputs)  # type: ignore[misc]
 
     def get_config(self) -> dict[str, Any]:
-        fn_name = _registry.function_name(self.fn)
+        fn_name = _registry.function_name(self.fn) if self.fn is not None else None
         if not isinstance(fn_name, str):
             fn_name = getattr(self.fn, "__name__", None)
         return {

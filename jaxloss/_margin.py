@@ -206,7 +206,7 @@ class MulticlassHinge(Loss, function=multiclass_hinge, inputs="sparse_categorica
       0.5
     """
 
-    margin: float = option(1.0, _MARGIN)
+    margin: float = option(default=1.0, check=_MARGIN)
 
 
 def multi_margin(
@@ -271,9 +271,9 @@ class MultiMargin(Loss, function=multi_margin, inputs="sparse_categorical"):
       0.0025
     """
 
-    p: int = option(1, _POWER)
-    margin: float = option(1.0, _MARGIN)
-    class_weight: tuple[float, ...] | None = option(None, c.PER_CLASS_WEIGHTS)
+    p: int = option(default=1, check=_POWER)
+    margin: float = option(default=1.0, check=_MARGIN)
+    class_weight: tuple[float, ...] | None = option(default=None, check=c.PER_CLASS_WEIGHTS)
 
 
 def multilabel_soft_margin(
@@ -321,7 +321,7 @@ class MultilabelSoftMargin(Loss, function=multilabel_soft_margin, inputs="binary
       0.3778
     """
 
-    class_weight: tuple[float, ...] | None = option(None, c.PER_CLASS_WEIGHTS)
+    class_weight: tuple[float, ...] | None = option(default=None, check=c.PER_CLASS_WEIGHTS)
 
 
 def multilabel_margin(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:

@@ -25,7 +25,7 @@ Losses on explicit triplets and pairs (PyTorch's conventions) are in ``jaxloss._
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -196,7 +196,7 @@ class _InBatch(Loss):
     """Shared ``call``/``mask`` of the in-batch losses (no ``function``: not registered)."""
 
     # What an anchor needs to count in the mean: a "positive", a "negative", both, or any "pair".
-    _needs = ("positive", "negative")
+    _needs: ClassVar[tuple[str, ...]] = ("positive", "negative")
     _multilabel = False
 
     def _references(self, y_true: Any, y_pred: Any, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -327,10 +327,10 @@ class TripletHard(
       0.1190
     """
 
-    margin: float = option(1.0, c.FINITE)
-    soft: bool = option(False, c.BOOL)
-    distance_metric: Any = option("L2", DISTANCE)
-    remove_diagonal: bool = option(True, c.BOOL)
+    margin: float = option(default=1.0, check=c.FINITE)
+    soft: bool = option(default=False, check=c.BOOL)
+    distance_metric: Any = option(default="L2", check=DISTANCE)
+    remove_diagonal: bool = option(default=True, check=c.BOOL)
 
 
 def triplet_semihard(
@@ -419,9 +419,9 @@ class TripletSemiHard(
       0.4781
     """
 
-    margin: float = option(1.0, c.FINITE)
-    distance_metric: Any = option("L2", DISTANCE)
-    remove_diagonal: bool = option(True, c.BOOL)
+    margin: float = option(default=1.0, check=c.FINITE)
+    distance_metric: Any = option(default="L2", check=DISTANCE)
+    remove_diagonal: bool = option(default=True, check=c.BOOL)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -498,9 +498,9 @@ class Contrastive(
     """
 
     _needs = ("pair",)
-    margin: float = option(1.0, c.FINITE)
-    distance_metric: Any = option("L2", DISTANCE)
-    remove_diagonal: bool = option(True, c.BOOL)
+    margin: float = option(default=1.0, check=c.FINITE)
+    distance_metric: Any = option(default="L2", check=DISTANCE)
+    remove_diagonal: bool = option(default=True, check=c.BOOL)
 
 
 def lifted_struct(
@@ -585,9 +585,9 @@ class LiftedStruct(
       1.4328
     """
 
-    margin: float = option(1.0, c.FINITE)
-    distance_metric: Any = option("L2", DISTANCE)
-    remove_diagonal: bool = option(True, c.BOOL)
+    margin: float = option(default=1.0, check=c.FINITE)
+    distance_metric: Any = option(default="L2", check=DISTANCE)
+    remove_diagonal: bool = option(default=True, check=c.BOOL)
 
 
 def _dot(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -662,7 +662,7 @@ class Npairs(_InBatch, Loss, function=npairs, aliases=("npairs_loss",), inputs="
     """
 
     _needs = ("positive",)
-    remove_diagonal: bool = option(True, c.BOOL)
+    remove_diagonal: bool = option(default=True, check=c.BOOL)
 
 
 def npairs_multilabel(
@@ -734,7 +734,7 @@ class NpairsMultilabel(
 
     _needs = ("positive",)
     _multilabel = True
-    remove_diagonal: bool = option(True, c.BOOL)
+    remove_diagonal: bool = option(default=True, check=c.BOOL)
 
 
 def ntxent(
@@ -798,7 +798,7 @@ class NTXent(
       0.6736
     """
 
-    temperature: float = option(0.07, c.POSITIVE)
+    temperature: float = option(default=0.07, check=c.POSITIVE)
 
 
 def _circle_distance(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -888,6 +888,6 @@ class Circle(_InBatch, Loss, function=circle, inputs="metric_learning"):
       0.9337
     """
 
-    gamma: float = option(80.0, c.POSITIVE)
-    margin: float = option(0.4, c.FINITE)
-    remove_diagonal: bool = option(True, c.BOOL)
+    gamma: float = option(default=80.0, check=c.POSITIVE)
+    margin: float = option(default=0.4, check=c.FINITE)
+    remove_diagonal: bool = option(default=True, check=c.BOOL)

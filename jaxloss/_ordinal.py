@@ -153,8 +153,8 @@ class WeightedKappa(
       -0.875466
     """
 
-    weightage: str = option("quadratic", WEIGHTAGE)
-    epsilon: float = option(1e-6, c.NON_NEGATIVE)
+    weightage: str = option(default="quadratic", check=WEIGHTAGE)
+    epsilon: float = option(default=1e-6, check=c.NON_NEGATIVE)
 
     def statistics(
         self, y_true: Any, y_pred: Any, sample_weight: Any = None, **inputs: Any

@@ -478,8 +478,8 @@ class DPO(_Preference, Loss, function=dpo, inputs="preference"):
       [1. 0.]
     """
 
-    beta: float = option(0.1, c.POSITIVE)
-    label_smoothing: float = option(0.0, c.UNIT_INTERVAL)
+    beta: float = option(default=0.1, check=c.POSITIVE)
+    label_smoothing: float = option(default=0.0, check=c.UNIT_INTERVAL)
 
 
 class RobustDPO(_Preference, Loss, function=robust_dpo, inputs="preference"):
@@ -492,8 +492,8 @@ class RobustDPO(_Preference, Loss, function=robust_dpo, inputs="preference"):
       0.1883
     """
 
-    beta: float = option(0.1, c.POSITIVE)
-    label_smoothing: float = option(0.1, HALF_OPEN)
+    beta: float = option(default=0.1, check=c.POSITIVE)
+    label_smoothing: float = option(default=0.1, check=HALF_OPEN)
 
 
 class IPO(_Preference, Loss, function=ipo, inputs="preference"):
@@ -506,7 +506,7 @@ class IPO(_Preference, Loss, function=ipo, inputs="preference"):
       1.0000
     """
 
-    beta: float = option(0.1, c.POSITIVE)
+    beta: float = option(default=0.1, check=c.POSITIVE)
 
 
 class SlicHinge(_Preference, Loss, function=slic_hinge, inputs="preference"):
@@ -519,7 +519,7 @@ class SlicHinge(_Preference, Loss, function=slic_hinge, inputs="preference"):
       0.5000
     """
 
-    beta: float = option(0.1, c.POSITIVE)
+    beta: float = option(default=0.1, check=c.POSITIVE)
 
 
 class SimPO(_ReferenceFree, Loss, function=simpo, inputs="preference"):
@@ -532,8 +532,8 @@ class SimPO(_ReferenceFree, Loss, function=simpo, inputs="preference"):
       0.2014
     """
 
-    beta: float = option(2.0, c.POSITIVE)
-    gamma: float = option(0.5, FINITE)
+    beta: float = option(default=2.0, check=c.POSITIVE)
+    gamma: float = option(default=0.5, check=FINITE)
 
 
 class ORPO(_ReferenceFree, Loss, function=orpo, inputs="preference"):
@@ -545,7 +545,7 @@ class ORPO(_ReferenceFree, Loss, function=orpo, inputs="preference"):
       0.5967
     """
 
-    beta: float = option(0.1, c.POSITIVE)
+    beta: float = option(default=0.1, check=c.POSITIVE)
 
 
 class KTO(_Preference, Loss, function=kto, inputs="kto"):
@@ -559,9 +559,9 @@ class KTO(_Preference, Loss, function=kto, inputs="kto"):
       0.3168
     """
 
-    beta: float = option(0.1, c.POSITIVE)
-    desirable_weight: float = option(1.0, c.NON_NEGATIVE)
-    undesirable_weight: float = option(1.0, c.NON_NEGATIVE)
+    beta: float = option(default=0.1, check=c.POSITIVE)
+    desirable_weight: float = option(default=1.0, check=c.NON_NEGATIVE)
+    undesirable_weight: float = option(default=1.0, check=c.NON_NEGATIVE)
 
 
 def sequence_log_probs(

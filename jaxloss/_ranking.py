@@ -359,7 +359,7 @@ class PairwiseHinge(Loss, function=pairwise_hinge, inputs="ranking"):
       0.500000
     """
 
-    margin: float = option(1.0, c.NON_NEGATIVE)
+    margin: float = option(default=1.0, check=c.NON_NEGATIVE)
 
     def mask(
         self, y_true: Any, y_pred: Any, values: jax.Array, where: Any = None, **inputs: Any
@@ -392,4 +392,4 @@ class MarginRanking(Loss, function=margin_ranking, inputs="margin_ranking"):
       0.30
     """
 
-    margin: float = option(0.0, c.FINITE)
+    margin: float = option(default=0.0, check=c.FINITE)

@@ -239,7 +239,7 @@ class CosineSimilarity(Loss, function=cosine_similarity, aliases=("cosine_proxim
       -0.50
     """
 
-    axis: int = option(-1, c.AXIS)
+    axis: int = option(default=-1, check=c.AXIS)
 
 
 def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0) -> jax.Array:
@@ -294,7 +294,7 @@ class Huber(Loss, function=huber, aliases=("huber_loss",), default_name="huber_l
       0.155
     """
 
-    delta: float = option(1.0, c.POSITIVE)
+    delta: float = option(default=1.0, check=c.POSITIVE)
 
 
 def log_cosh(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
@@ -393,7 +393,7 @@ class SmoothL1(Loss, function=smooth_l1):
       1.5
     """
 
-    beta: float = option(1.0, c.NON_NEGATIVE)
+    beta: float = option(default=1.0, check=c.NON_NEGATIVE)
 
 
 def pinball_loss(y_true: ArrayLike, y_pred: ArrayLike, tau: float = 0.5) -> jax.Array:
@@ -434,7 +434,7 @@ class PinballLoss(Loss, function=pinball_loss, aliases=("quantile_loss",)):
       0.5
     """
 
-    tau: float = option(0.5, c.UNIT_INTERVAL)
+    tau: float = option(default=0.5, check=c.UNIT_INTERVAL)
 
 
 def cosine_distance(
@@ -494,5 +494,5 @@ class CosineDistance(Loss, function=cosine_distance):
       0.5
     """
 
-    axis: int | tuple[int, ...] = option(-1, c.AXES)
-    epsilon: float = option(1e-12, c.NON_NEGATIVE)
+    axis: int | tuple[int, ...] = option(default=-1, check=c.AXES)
+    epsilon: float = option(default=1e-12, check=c.NON_NEGATIVE)

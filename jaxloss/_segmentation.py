@@ -109,7 +109,7 @@ class Dice(Loss, function=dice, inputs="segmentation"):
       0.6164
     """
 
-    axis: int | tuple[int, ...] | None = option(None, c.AXES)
+    axis: int | tuple[int, ...] | None = option(default=None, check=c.AXES)
 
     def statistics(self, y_true: Any, y_pred: Any, sample_weight: Any = None, **inputs: Any) -> Any:
         if self.axis is not None:
@@ -192,9 +192,9 @@ class Tversky(Loss, function=tversky, inputs="segmentation"):
       [0.5 0.7350993]
     """
 
-    alpha: float = option(0.5, c.NON_NEGATIVE)
-    beta: float = option(0.5, c.NON_NEGATIVE)
-    axis: int | tuple[int, ...] | None = option(None, c.AXES)
+    alpha: float = option(default=0.5, check=c.NON_NEGATIVE)
+    beta: float = option(default=0.5, check=c.NON_NEGATIVE)
+    axis: int | tuple[int, ...] | None = option(default=None, check=c.AXES)
 
     def statistics(self, y_true: Any, y_pred: Any, sample_weight: Any = None, **inputs: Any) -> Any:
         if self.axis is not None:
@@ -202,7 +202,8 @@ class Tversky(Loss, function=tversky, inputs="segmentation"):
         return _overlap_sums(type(self).__name__, y_true, y_pred, None, sample_weight)
 
     def from_statistics(self, statistics: Any) -> jax.Array:
-        return _tversky_ratio(*statistics, self.alpha, self.beta)
+        tp, total_true, total_pred = statistics
+        return _tversky_ratio(tp, total_true, total_pred, self.alpha, self.beta)
 
 
 # --- Dice with smoothing, generalized Dice, and the optax signatures ------------------------
@@ -497,9 +498,9 @@ class GeneralizedDice(Loss, function=generalized_dice, inputs="segmentation_mult
       0.168760
     """
 
-    smooth: float = option(1.0, c.NON_NEGATIVE)
-    from_logits: bool = option(False, c.BOOL)
-    ignore_background: bool = option(False, c.BOOL)
+    smooth: float = option(default=1.0, check=c.NON_NEGATIVE)
+    from_logits: bool = option(default=False, check=c.BOOL)
+    ignore_background: bool = option(default=False, check=c.BOOL)
 
     def statistics(
         self, y_true: Any, y_pred: Any, sample_weight: Any = None, **inputs: Any
@@ -588,9 +589,9 @@ class BinaryDice(Loss, function=binary_dice, inputs="segmentation"):
       0.085213
     """
 
-    smooth: float = option(1.0, c.NON_NEGATIVE)
-    from_logits: bool = option(False, c.BOOL)
-    axis: int | tuple[int, ...] | None = option(None, c.AXES)
+    smooth: float = option(default=1.0, check=c.NON_NEGATIVE)
+    from_logits: bool = option(default=False, check=c.BOOL)
+    axis: int | tuple[int, ...] | None = option(default=None, check=c.AXES)
 
     def statistics(self, y_true: Any, y_pred: Any, sample_weight: Any = None, **inputs: Any) -> Any:
         del inputs

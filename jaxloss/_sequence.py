@@ -141,10 +141,10 @@ class CTC(Loss, function=ctc, inputs="ctc"):
       6.0797
     """
 
-    blank_id: int = option(0, c.INT)
-    pad_id: int | None = option(None, c.OPTIONAL_INT)
-    zero_infinity: bool = option(False, c.BOOL)
-    normalize_by_target_length: bool = option(False, c.BOOL)
+    blank_id: int = option(default=0, check=c.INT)
+    pad_id: int | None = option(default=None, check=c.OPTIONAL_INT)
+    zero_infinity: bool = option(default=False, check=c.BOOL)
+    normalize_by_target_length: bool = option(default=False, check=c.BOOL)
 
 
 def rnnt(
@@ -237,7 +237,7 @@ class RNNT(Loss, function=rnnt, inputs="rnnt"):
       2.5732
     """
 
-    blank_id: int = option(0, c.INT)
-    pad_id: int | None = option(None, c.OPTIONAL_INT)
-    clamp: float | None = option(None, _CLAMP)
-    normalize_by_target_length: bool = option(False, c.BOOL)
+    blank_id: int = option(default=0, check=c.INT)
+    pad_id: int | None = option(default=None, check=c.OPTIONAL_INT)
+    clamp: float | None = option(default=None, check=_CLAMP)
+    normalize_by_target_length: bool = option(default=False, check=c.BOOL)

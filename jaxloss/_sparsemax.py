@@ -174,7 +174,7 @@ class FenchelYoungLoss(Loss, function=fenchel_young_loss, inputs="categorical"):
       0.5625
     """
 
-    regularizer: str = option("shannon", _REGULARIZER_NAME)
+    regularizer: str = option(default="shannon", check=_REGULARIZER_NAME)
 
 
 def poly1_crossentropy(
@@ -244,5 +244,5 @@ class Poly1Crossentropy(Loss, function=poly1_crossentropy, inputs="categorical")
       1.1931
     """
 
-    epsilon: float = option(2.0, c.FINITE)
-    axis: int = option(-1, c.AXIS)
+    epsilon: float = option(default=2.0, check=c.FINITE)
+    axis: int = option(default=-1, check=c.AXIS)

@@ -200,10 +200,10 @@ class SequenceLoss(Loss, function=sequence_loss, inputs="sequence_logits"):
       0.377779
     """
 
-    average_across_timesteps: bool = option(True, c.BOOL)
-    average_across_batch: bool = option(True, c.BOOL)
-    sum_over_timesteps: bool = option(False, c.BOOL)
-    sum_over_batch: bool = option(False, c.BOOL)
+    average_across_timesteps: bool = option(default=True, check=c.BOOL)
+    average_across_batch: bool = option(default=True, check=c.BOOL)
+    sum_over_timesteps: bool = option(default=False, check=c.BOOL)
+    sum_over_batch: bool = option(default=False, check=c.BOOL)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -52,8 +52,8 @@ def sum_like(ct: jax.Array | None, primal: jax.Array | None) -> jax.Array | None
     does). With the vocabulary sharded this is also how the hidden states, replicated over the
     vocab axis, get the sum of every slice's contribution. A no-op elsewhere.
     """
-    if ct is None:
-        return None
+    if ct is None or primal is None:
+        return ct
     extra = tuple(sorted(varying_axes(ct) - varying_axes(primal)))
     return lax.psum(ct, extra) if extra else ct
 

@@ -242,6 +242,7 @@ def _sparse_forward(logits, labels, class_weight, o: _SparseOptions):
             w_label = combine_sum(w_local, vaxis)
     loss = nll
     if smooth:
+        assert sum_logits is not None  # computed whenever smoothing is on
         loss = loss + (1.0 - o.hit) * picked - o.flat * sum_logits - o.const
     if o.z_loss:
         loss = loss + o.z_loss * jnp.square(lse)
