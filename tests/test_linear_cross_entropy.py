@@ -885,3 +885,27 @@ def test_new_options_are_checked(kwargs, error, match):
     hidden, weight, _, labels = _inputs(seed=45)
     with pytest.raises(error, match=match):
         ops.linear_cross_entropy(hidden, weight, labels, **kwargs)
+
+
+@pytest.mark.parametrize("variant", ["recompute", "in_forward", "jvp_twin"])
+def test_ignored_token_with_nan_hidden_state_leaves_every_gradient_finite(variant):
+    """Ignored means ignored: a NaN hidden row of an ignored token reaches no gradient."""
+    from jaxloss import ops
+
+    rng = np.random.default_rng(11)
+    hidden = jnp.asarray(rng.normal(size=(4, 3)), jnp.float32).at[1].set(jnp.nan)
+    weight = jnp.asarray(rng.normal(size=(3, 5)), jnp.float32)
+    labels = jnp.array([1, -100, 4, 0])
+
+    def loss(h, w):
+        if variant == "jvp_twin":
+            return ops.linear_cross_entropy_jvp(h, w, labels, ignore_index=-100).sum()
+        return ops.linear_cross_entropy(h, w, labels, ignore_index=-100, strategy=variant).sum()
+
+    value, (g_hidden, g_weight) = jax.value_and_grad(loss, argnums=(0, 1))(hidden, weight)
+    keep = np.array([0, 2, 3])
+    logits = np.asarray(hidden, np.float64)[keep] @ np.asarray(weight, np.float64)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(value, -logp[np.arange(3), [1, 4, 0]].sum(), rtol=1e-5)
+    assert np.all(np.isfinite(g_weight)) and np.all(np.asarray(g_hidden)[1] == 0)
+    assert np.all(np.isfinite(np.asarray(g_hidden)[keep]))

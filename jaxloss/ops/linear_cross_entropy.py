@@ -568,6 +568,18 @@ def _check_block(name, arg, value):
         raise ValueError(f"{name}: `{arg}` must be None or an int >= 1; got {value!r}.")
 
 
+def _zero_ignored_rows(hidden: jax.Array, labels: jax.Array, o: Any) -> jax.Array:
+    """Ignored tokens' hidden rows as zeros: a NaN there must not reach the weight gradient.
+
+    The kernel already gives those tokens a zero loss and cotangent, but ``0 * NaN`` in the
+    weight gradient's matmul is NaN; the ``where`` also gives the rows themselves a zero gradient.
+    """
+    if o.ignore_index is None:
+        return hidden
+    keep = (labels != o.ignore_index)[:, None]
+    return jnp.where(keep, hidden, jnp.zeros((), hidden.dtype))
+
+
 def _prepare(
     name,
     hidden,
@@ -796,6 +808,7 @@ def linear_cross_entropy(
         label_smoothing, label_smoothing_style, z_loss, logit_soft_cap, strategy, block_size,
         token_block_size, return_aux, vocab_axis_name,
     )  # fmt: skip
+    h2 = _zero_ignored_rows(h2, labels2, o)
     if o.strategy == "recompute":
         loss, aux = _fused(h2, weight, bias, labels2, tw, o)
     else:
@@ -844,6 +857,7 @@ def linear_cross_entropy_jvp(
         label_smoothing, label_smoothing_style, z_loss, logit_soft_cap, "recompute", block_size,
         None, return_aux, None,
     )  # fmt: skip
+    h2 = _zero_ignored_rows(h2, labels2, o)
     loss, _, _, aux = _forward(h2, weight, bias, labels2, tw, o, remat=True)
     return _reshape_out(loss, aux, jnp.shape(labels))
 
