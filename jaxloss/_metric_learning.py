@@ -185,7 +185,9 @@ def _masked_logsumexp(x: jax.Array, mask: jax.Array) -> jax.Array:
     m = jnp.max(jnp.where(mask, x, -jnp.inf), axis=1, keepdims=True, initial=-jnp.inf)
     m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
     s = jnp.sum(jnp.where(mask, jnp.exp(jnp.where(mask, x - m, 0.0)), 0.0), axis=1)
-    return jnp.where(s > 0, m[:, 0] + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
+    # A NaN among the entries stays NaN (a broken embedding must be loud, not a silent 0).
+    empty = jnp.where(jnp.isnan(s), jnp.nan, -jnp.inf)
+    return jnp.where(s > 0, m[:, 0] + jnp.log(jnp.where(s > 0, s, 1.0)), empty)
 
 
 # ----------------------------------------------------------------------------------------------
