@@ -118,21 +118,28 @@ def linear_crossentropy(
     labels = c.as_input_array(name, "y_true", y_true)
     c.check_integer(name, "y_true", labels)
     hidden, weight, bias = _unpack(name, y_pred)
-    return linear_cross_entropy(  # type: ignore[return-value]  # no aux requested
-        hidden,
-        weight,
-        labels,
-        bias=bias,
-        ignore_index=ignore_class,
-        label_smoothing=label_smoothing,
-        z_loss=z_loss,
-        block_size=block_size,
-        label_smoothing_style=label_smoothing_style,
-        weight_layout=weight_layout,
-        logit_soft_cap=logit_soft_cap,
-        strategy=strategy,
-        vocab_axis_name=vocab_axis_name,
-    )
+    try:
+        return linear_cross_entropy(  # type: ignore[return-value]  # no aux requested
+            hidden,
+            weight,
+            labels,
+            bias=bias,
+            ignore_index=ignore_class,
+            label_smoothing=label_smoothing,
+            z_loss=z_loss,
+            block_size=block_size,
+            label_smoothing_style=label_smoothing_style,
+            weight_layout=weight_layout,
+            logit_soft_cap=logit_soft_cap,
+            strategy=strategy,
+            vocab_axis_name=vocab_axis_name,
+        )
+    except ValueError as error:
+        # The kernel's mesh-axis check can only run here; name the loss the user called.
+        kernel = "linear_cross_entropy: "
+        if str(error).startswith(kernel):
+            raise ValueError(f"{name}: {str(error)[len(kernel) :]}") from None
+        raise
 
 
 class LinearCrossEntropy(
