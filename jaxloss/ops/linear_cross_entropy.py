@@ -569,14 +569,15 @@ def _check_block(name, arg, value):
 
 
 def _zero_ignored_rows(hidden: jax.Array, labels: jax.Array, o: Any) -> jax.Array:
-    """Ignored tokens' hidden rows as zeros: a NaN there must not reach the weight gradient.
+    """Non-finite entries of ignored tokens' hidden rows as zeros: they must reach no gradient.
 
     The kernel already gives those tokens a zero loss and cotangent, but ``0 * NaN`` in the
-    weight gradient's matmul is NaN; the ``where`` also gives the rows themselves a zero gradient.
+    weight gradient's matmul is NaN. Finite ignored rows pass unchanged, so their auxiliary
+    outputs (logsumexp, argmax) stay those of the real row.
     """
     if o.ignore_index is None:
         return hidden
-    keep = (labels != o.ignore_index)[:, None]
+    keep = (labels != o.ignore_index)[:, None] | jnp.isfinite(hidden)
     return jnp.where(keep, hidden, jnp.zeros((), hidden.dtype))
 
 
