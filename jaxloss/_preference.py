@@ -42,6 +42,7 @@ from jaxloss.ops import linear_cross_entropy, sparse_softmax_cross_entropy
 
 HALF_OPEN = c.Check(c.is_real, "a float in [0, 0.5)", float, lambda x: 0.0 <= x < 0.5)
 FINITE = c.Check(c.is_real, "a finite float", float, math.isfinite)
+NLL_AVERAGE = c.one_of("tokens", "sequences")
 # Log-probabilities closer to 0 than this are clamped in ORPO's log(1 - p): p = 1 has no odds.
 _ORPO_CLAMP = -1e-6
 
@@ -74,17 +75,22 @@ def _paired(name: str, y_true: ArrayLike, y_pred: ArrayLike) -> tuple[jax.Array,
     return ratios[..., 0] - ratios[..., 1], ratios
 
 
-def _averaged(name: str, y_pred: ArrayLike, lengths: ArrayLike | None) -> jax.Array:
-    policy = _pair(name, "y_pred", y_pred)
+def _lengths(name: str, lengths: ArrayLike | None, policy: jax.Array) -> jax.Array:
+    """The completion lengths, broadcast to ``policy``'s shape and clamped at 1 (1 if ``None``)."""
     if lengths is None:
-        return policy
+        return jnp.ones(policy.shape, policy.dtype)
     lengths = c.as_input_array(name, "lengths", lengths).astype(policy.dtype)
     if jnp.broadcast_shapes(lengths.shape, policy.shape) != policy.shape:
         raise ValueError(
             f"{name}: `lengths` must broadcast to `y_pred`'s shape {tuple(policy.shape)}; got "
             f"{tuple(lengths.shape)}."
         )
-    return policy / jnp.maximum(lengths, 1.0)
+    return jnp.broadcast_to(jnp.maximum(lengths, 1.0), policy.shape)
+
+
+def _averaged(name: str, y_pred: ArrayLike, lengths: ArrayLike | None) -> jax.Array:
+    policy = _pair(name, "y_pred", y_pred)
+    return policy if lengths is None else policy / _lengths(name, lengths, policy)
 
 
 def _pair_metrics(chosen: jax.Array, rejected: jax.Array) -> Metrics:
@@ -316,27 +322,51 @@ def _log_odds(avg: jax.Array) -> jax.Array:
     return avg - jnp.log(-jnp.expm1(avg))
 
 
+def _global_mean(x: jax.Array, axis_name: Any) -> jax.Array:
+    """Mean of every element of ``x``, over the whole batch across ``axis_name`` when given."""
+    total, count = jnp.sum(x), jnp.asarray(x.size, x.dtype)
+    if axis_name is not None:
+        total, count = lax.psum((total, count), axis_name)
+    return total / jnp.maximum(count, 1.0)
+
+
 def orpo(
     y_true: ArrayLike | None,
     y_pred: ArrayLike,
     beta: float = 0.1,
+    nll_average: str = "tokens",
     *,
     lengths: ArrayLike | None = None,
+    axis_name: Any = None,
     return_metrics: bool = False,
 ) -> Any:
     """ORPO (Hong et al., 2024): supervised NLL plus an odds-ratio preference term, no reference.
 
-    With ``a_c, a_r`` the average log-probabilities and ``odds(a) = exp(a) / (1 - exp(a))``::
+    With ``S_c`` the chosen sequence's log-probability sum, ``L_c`` its length in tokens,
+    ``a_c = S_c / L_c`` and ``a_r`` the average log-probabilities and
+    ``odds(a) = exp(a) / (1 - exp(a))``::
 
-        loss = -a_c - beta * log sigmoid(log odds(a_c) - log odds(a_r))
+        loss = nll - beta * log sigmoid(log odds(a_c) - log odds(a_r))
+        nll  = -S_c / mean(L_c)      nll_average="tokens"     (mean over the batch's pairs)
+        nll  = -a_c                  nll_average="sequences"
+
+    The paper's ``L_SFT`` is the causal language-modelling NLL of the chosen completions, which
+    its code and TRL's ``ORPOTrainer`` average over every chosen token of the batch (long
+    completions weigh more). With ``"tokens"`` the per-pair values are scaled so that their plain
+    mean over the batch is exactly that token mean, ``sum(-S_c) / sum(L_c)``. ``"sequences"``
+    averages each chosen completion first (every pair weighs the same).
 
     Args:
       y_true: ignored (ORPO has no reference model); pass ``None``.
       y_pred: policy log-probabilities ``[..., 2]``: sums with ``lengths``, else averages.
       beta: ``> 0``, the weight of the odds-ratio term (the paper's ``lambda``, TRL's ``beta``).
+      nll_average: ``"tokens"`` (the paper's and TRL's mean over the batch's chosen tokens) or
+        ``"sequences"`` (the mean of the chosen completions' own averages).
       lengths: call-time input ``[..., 2]``, completion lengths in tokens (clamped at 1).
+      axis_name: inside ``shard_map``, the axis the pairs are split over: the mean chosen length
+        of ``"tokens"`` is then the global batch's (the class handle passes its own).
       return_metrics: also return ``chosen_rewards = beta * a_c``, ``rejected_rewards``,
-        ``reward_margins``, ``reward_accuracies`` and ``log_odds_ratio``.
+        ``reward_margins``, ``reward_accuracies``, ``log_odds_ratio`` and ``nll``.
 
     Returns:
       The per-pair loss ``[...]`` (and the metrics dict).
@@ -345,8 +375,9 @@ def orpo(
       TypeError / ValueError: options of the wrong kind or out of range; shapes not ``[..., 2]``.
 
     Notes:
-      The NLL term is the chosen sequence's own average (TRL averages over the batch's tokens
-      instead; weight by length to match). Average log-probabilities above ``-1e-6``
+      Without ``lengths`` the log-probabilities are taken as averages (``L = 1``) and both
+      ``nll_average`` modes agree. With sample weights the ``"tokens"`` NLL is the weighted
+      token sum over the weighted mean length. Average log-probabilities above ``-1e-6``
       (probabilities within ``1e-6`` of 1, whose odds are infinite) are clamped there, so the
       value and gradient stay finite.
 
@@ -355,15 +386,30 @@ def orpo(
       >>> policy = jnp.array([[-0.5, -2.0]])
       >>> print(jaxloss.orpo(None, policy, beta=1.0).round(4))
       [0.5967]
+      >>> sums, lengths = jnp.array([[-2.0, -6.0], [-3.0, -3.0]]), jnp.array([[1, 4], [3, 2]])
+      >>> print(jaxloss.orpo(None, sums, lengths=lengths).round(4))  # NLL 2 / 2 and 3 / 2
+      [1.1042 1.5401]
+      >>> print(jaxloss.orpo(None, sums, lengths=lengths, nll_average="sequences").round(4))
+      [2.1042 1.0401]
     """
-    del y_true
-    beta = c.check_option("orpo", "beta", beta, c.POSITIVE)
-    avg = _averaged("orpo", y_pred, lengths)
+    name = "orpo"
+    beta = c.check_option(name, "beta", beta, c.POSITIVE)
+    nll_average = c.check_option(name, "nll_average", nll_average, NLL_AVERAGE)
+    axis_name = c.check_option(name, "axis_name", axis_name, c.AXIS_NAME)
+    policy = _pair(name, "y_pred", y_pred)
+    length = _lengths(name, lengths, policy)
+    avg = policy / length
     log_odds = _log_odds(avg[..., 0]) - _log_odds(avg[..., 1])
-    loss = -avg[..., 0] - beta * jax.nn.log_sigmoid(log_odds)
+    if nll_average == "tokens":
+        mean_length = lax.stop_gradient(_global_mean(length[..., 0], axis_name))
+        nll = -policy[..., 0] / mean_length
+    else:
+        nll = -avg[..., 0]
+    loss = nll - beta * jax.nn.log_sigmoid(log_odds)
     rewards = lax.stop_gradient(beta * avg)
     metrics = _pair_metrics(rewards[..., 0], rewards[..., 1])
     metrics["log_odds_ratio"] = lax.stop_gradient(log_odds)
+    metrics["nll"] = lax.stop_gradient(nll)
     return _out(loss, metrics, return_metrics)
 
 
@@ -374,13 +420,14 @@ def kto(
     desirable_weight: float = 1.0,
     undesirable_weight: float = 1.0,
     *,
+    axis_name: Any = None,
     return_metrics: bool = False,
 ) -> Any:
     """KTO (Ethayarajh et al., 2024): unpaired desirable / undesirable completions.
 
     With ``r = pi - ref`` the completion's log-ratio and the reference point
-    ``z0 = max(0, mean(pi_kl - ref_kl))`` (a batch estimate of ``KL(pi || ref)`` from mismatched
-    completions, with no gradient, as in the paper and TRL)::
+    ``z0 = max(0, mean(pi_kl - ref_kl))`` (an estimate of ``KL(pi || ref)`` over the whole batch
+    from mismatched completions, with no gradient, as in the paper and TRL)::
 
         loss = desirable_weight   * (1 - sigmoid(beta * (r - z0)))    where y_true = 1
         loss = undesirable_weight * (1 - sigmoid(beta * (z0 - r)))    where y_true = 0
@@ -390,6 +437,8 @@ def kto(
       y_pred: ``[..., 4]`` log-probabilities ``(policy, reference, policy_kl, reference_kl)``.
       beta: ``> 0``.
       desirable_weight, undesirable_weight: ``>= 0`` (the paper's ``lambda_D``, ``lambda_U``).
+      axis_name: inside ``shard_map``, the axis the completions are split over: ``z0`` and the
+        mean rewards are then the global batch's (the class handle passes its own).
       return_metrics: also return ``rewards = beta * r`` (per completion), ``kl`` (``z0``),
         ``chosen_rewards`` / ``rejected_rewards`` (mean reward of the desirable / undesirable
         completions, 0 if none), their ``reward_margins`` and ``reward_accuracies`` (per
@@ -402,8 +451,10 @@ def kto(
       TypeError / ValueError: options of the wrong kind or out of range; shapes mismatched.
 
     Notes:
-      ``z0`` is the mean over every completion of the call (every leading axis), unweighted; under
-      ``shard_map`` it is the local batch's unless the caller averages it across devices.
+      ``z0`` is the mean over every completion of the call (every leading axis), unweighted, and
+      with ``axis_name`` over every device's completions (sums and counts ``psum``-ed, so
+      uneven shards are weighted by their sizes), as TRL gathers it across processes. Without
+      ``axis_name`` under ``shard_map`` it is the local batch's.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -415,6 +466,7 @@ def kto(
     beta = c.check_option(name, "beta", beta, c.POSITIVE)
     w_d = c.check_option(name, "desirable_weight", desirable_weight, c.NON_NEGATIVE)
     w_u = c.check_option(name, "undesirable_weight", undesirable_weight, c.NON_NEGATIVE)
+    axis_name = c.check_option(name, "axis_name", axis_name, c.AXIS_NAME)
     x = _pair(name, "y_pred", y_pred, width=4)
     label = c.as_input_array(name, "y_true", y_true)
     if label.shape != x.shape[:-1]:
@@ -424,17 +476,24 @@ def kto(
         )
     desirable = label > 0.5
     r = x[..., 0] - x[..., 1]
-    z0 = lax.stop_gradient(jnp.maximum(jnp.mean(x[..., 2] - x[..., 3]), 0.0))
+    z0 = lax.stop_gradient(jnp.maximum(_global_mean(x[..., 2] - x[..., 3], axis_name), 0.0))
     loss = jnp.where(
         desirable,
         w_d * (1.0 - jax.nn.sigmoid(beta * (r - z0))),
         w_u * (1.0 - jax.nn.sigmoid(beta * (z0 - r))),
     )
     rewards = lax.stop_gradient(beta * r)
-    n_d = jnp.sum(desirable)
-    n_u = desirable.size - n_d
-    chosen = jnp.sum(jnp.where(desirable, rewards, 0.0)) / jnp.maximum(n_d, 1)
-    rejected = jnp.sum(jnp.where(desirable, 0.0, rewards)) / jnp.maximum(n_u, 1)
+    sums = (
+        jnp.sum(jnp.where(desirable, rewards, 0.0)),
+        jnp.sum(jnp.where(desirable, 0.0, rewards)),
+        jnp.sum(desirable, dtype=rewards.dtype),
+        jnp.asarray(desirable.size, rewards.dtype),
+    )
+    if axis_name is not None:
+        sums = lax.psum(sums, axis_name)
+    sum_d, sum_u, n_d, n = sums
+    chosen = sum_d / jnp.maximum(n_d, 1.0)
+    rejected = sum_u / jnp.maximum(n - n_d, 1.0)
     metrics = {
         "rewards": rewards,
         "kl": z0,
@@ -449,10 +508,22 @@ def kto(
 class _Preference(Loss):
     """Adds :meth:`metrics` to the preference class handles (not registered)."""
 
+    # Losses whose per-sample value uses a batch statistic take the class's axis_name.
+    _batch_statistic = False
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"axis_name": self.axis_name} if self._batch_statistic else {}
+
+    def call(self, y_true: Any, y_pred: Any, **inputs: Any) -> jax.Array:
+        return self.function(y_true, y_pred, **self.options(), **inputs, **self._kwargs())  # type: ignore[misc]
+
     def metrics(self, y_true: Any, y_pred: Any, **inputs: Any) -> Metrics:
         """What trainers log (see the function's ``return_metrics``), in the compute dtype."""
         y_true, y_pred = self.cast_inputs(y_true, y_pred)
-        return self.function(y_true, y_pred, **self.options(), **inputs, return_metrics=True)[1]  # type: ignore[misc]
+        out = self.function(  # type: ignore[misc]
+            y_true, y_pred, **self.options(), **inputs, **self._kwargs(), return_metrics=True
+        )
+        return out[1]
 
 
 class _ReferenceFree(_Preference):
@@ -539,17 +610,25 @@ class SimPO(_ReferenceFree, Loss, function=simpo, inputs="preference"):
 class ORPO(_ReferenceFree, Loss, function=orpo, inputs="preference"):
     """Class handle of :func:`orpo`: ``loss(None, policy_logps, lengths=lengths)``.
 
+    With ``axis_name`` inside ``shard_map`` the ``"tokens"`` NLL divides by the global batch's
+    mean chosen length, so the value is the global batch's.
+
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> print(f"{float(jaxloss.ORPO(beta=1.0)(None, jnp.array([[-0.5, -2.0]]))):.4f}")
       0.5967
     """
 
+    _batch_statistic = True
     beta: float = option(default=0.1, check=c.POSITIVE)
+    nll_average: str = option(default="tokens", check=NLL_AVERAGE)
 
 
 class KTO(_Preference, Loss, function=kto, inputs="kto"):
     """Class handle of :func:`kto`: ``loss(desirable, logps)`` with ``logps`` ``[batch, 4]``.
+
+    With ``axis_name`` inside ``shard_map`` the reference point ``z0`` is the global batch's KL
+    estimate, so the value and gradient are those of the global batch.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -559,6 +638,7 @@ class KTO(_Preference, Loss, function=kto, inputs="kto"):
       0.3168
     """
 
+    _batch_statistic = True
     beta: float = option(default=0.1, check=c.POSITIVE)
     desirable_weight: float = option(default=1.0, check=c.NON_NEGATIVE)
     undesirable_weight: float = option(default=1.0, check=c.NON_NEGATIVE)

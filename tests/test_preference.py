@@ -202,3 +202,104 @@ def test_bad_options_and_shapes_raise_clear_errors():
         jaxloss.kto(np.ones(3), pol)
     with pytest.raises(TypeError, match="sequence_log_probs: `labels` must hold integer"):
         jaxloss.sequence_log_probs(np.zeros((2, 3, 4)), np.zeros((2, 3)))
+
+
+def _token_logps(seed, pairs, length):
+    """Per-token log-probabilities of chosen and rejected completions with ragged masks."""
+    rng = np.random.default_rng(seed)
+    logps = -rng.uniform(0.05, 2.0, (pairs, 2, length))
+    lengths = rng.integers(1, length + 1, (pairs, 2))
+    mask = np.arange(length) < lengths[..., None]
+    return logps, mask, lengths
+
+
+def test_orpo_nll_is_the_mean_over_the_batch_chosen_tokens_as_in_the_paper_and_trl():
+    beta = 0.3
+    logps, mask, lengths = _token_logps(10, 6, 9)
+    sums = np.where(mask, logps, 0.0).sum(-1)
+    avg = sums / lengths
+    log_odds = avg - np.log1p(-np.exp(avg))
+    odds_term = -np.logaddexp(0.0, -(log_odds[:, 0] - log_odds[:, 1]))
+    # The SFT term: causal-LM NLL averaged over every chosen token of the batch.
+    token_nll = -np.where(mask[:, 0], logps[:, 0], 0.0).sum() / mask[:, 0].sum()
+    expected = token_nll - beta * odds_term.mean()
+    got = jaxloss.ORPO(beta=beta)(None, sums.astype(np.float32), lengths=lengths)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # "sequences": every chosen completion averaged on its own first.
+    expected = -avg[:, 0].mean() - beta * odds_term.mean()
+    orpo = jaxloss.ORPO(beta=beta, nll_average="sequences")
+    np.testing.assert_allclose(orpo(None, sums.astype(np.float32), lengths=lengths), expected, 1e-5)
+    per_pair = jaxloss.orpo(None, sums, beta=beta, lengths=lengths, nll_average="sequences")
+    np.testing.assert_allclose(
+        per_pair, np_orpo(None, sums, beta, lengths, nll_average="sequences"), rtol=1e-5
+    )
+    # Without lengths the inputs are averages and both modes agree.
+    tokens = jaxloss.orpo(None, avg, beta=beta)
+    np.testing.assert_allclose(tokens, jaxloss.orpo(None, avg, beta=beta, nll_average="sequences"))
+    with pytest.raises(ValueError, match="orpo: `nll_average` must be one of 'tokens'"):
+        jaxloss.orpo(None, avg, nll_average="batch")
+    with pytest.raises(ValueError, match="ORPO: `nll_average` must be"):
+        jaxloss.ORPO(nll_average="pairs")
+
+
+def _shard(fn, n_args):
+    from jax.sharding import Mesh, PartitionSpec
+
+    mesh = Mesh(np.array(jax.devices()[:8]), ("data",))
+    spec = PartitionSpec("data")
+    return jax.jit(
+        jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * n_args, out_specs=(PartitionSpec(), spec))
+    )
+
+
+def test_kto_reference_point_is_the_global_batch_estimate_inside_shard_map():
+    rng = np.random.default_rng(11)
+    x = -rng.uniform(5.0, 30.0, (16, 4))
+    # Uneven KL estimates across shards: a local mean would differ from the global one on every
+    # device, and one shard's local mean is negative (clamped to 0 locally, not globally).
+    x[:, 2] = x[:, 3] + np.repeat(np.linspace(-1.5, 3.0, 8), 2)
+    label = np.array([1, 0, 0, 1] * 4, np.float32)
+    options = {"beta": 0.4, "desirable_weight": 1.3, "undesirable_weight": 0.7}
+    expected = np_kto(label, x, **options)
+    x32 = x.astype(np.float32)
+
+    def local(t, y):
+        loss = jaxloss.KTO(**options, axis_name="data")
+        value, grad = jax.value_and_grad(lambda y: loss(t, y))(y)
+        return value, grad
+
+    value, grad = _shard(local, 2)(label, x32)
+    np.testing.assert_allclose(value, expected.mean(), rtol=1e-5)
+    # The gradient flows through r only: d/d pi of the global mean, computed in float64.
+    z0 = max(0.0, float(np.mean(x[:, 2] - x[:, 3])))
+    r = x[:, 0] - x[:, 1]
+    sig = 1 / (1 + np.exp(-options["beta"] * np.where(label > 0.5, r - z0, z0 - r)))
+    weight = np.where(label > 0.5, -1.3, 0.7)
+    d_pi = weight * options["beta"] * sig * (1 - sig) / len(x)
+    np.testing.assert_allclose(grad[:, 0], d_pi, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(grad[:, 1], -d_pi, rtol=1e-4, atol=1e-9)
+    np.testing.assert_array_equal(grad[:, 2:], 0.0)
+
+    def metrics(t, y):
+        m = jaxloss.kto(t, y, **options, axis_name="data", return_metrics=True)[1]
+        return m["kl"], m["rewards"]
+
+    kl, rewards = _shard(metrics, 2)(label, x32)
+    assert float(kl) == pytest.approx(z0, rel=1e-5)
+    np.testing.assert_allclose(rewards, 0.4 * r, rtol=1e-5)
+
+
+def test_orpo_token_mean_inside_shard_map_equals_the_global_batch():
+    logps, mask, lengths = _token_logps(12, 16, 7)
+    sums = np.where(mask, logps, 0.0).sum(-1)
+    expected = np_orpo(None, sums, 0.2, lengths).mean()
+    pol, lens = sums.astype(np.float32), lengths.astype(np.int32)
+
+    def local(y, n):
+        loss = jaxloss.ORPO(beta=0.2, axis_name="data")
+        return jax.value_and_grad(lambda y: loss(None, y, lengths=n))(y)
+
+    value, grad = _shard(local, 2)(pol, lens)
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    whole = jax.grad(lambda y: jaxloss.ORPO(beta=0.2)(None, y, lengths=lens))(pol)
+    np.testing.assert_allclose(grad, whole, rtol=1e-5, atol=1e-8)

@@ -48,13 +48,21 @@ def np_simpo(y_true, y_pred, beta=2.0, gamma=0.5, lengths=None):
     return -_log_sigmoid(beta * (a[..., 0] - a[..., 1]) - gamma)
 
 
-def np_orpo(y_true, y_pred, beta=0.1, lengths=None):
-    """Hong et al. (2024), eqs. 6-8: NLL of the chosen plus lambda times the odds-ratio loss."""
-    a = _average(y_pred, lengths)
+def np_orpo(y_true, y_pred, beta=0.1, lengths=None, nll_average="tokens"):
+    """Hong et al. (2024), eqs. 6-8: NLL of the chosen plus lambda times the odds-ratio loss.
+
+    ``"tokens"``: the NLL is the batch's chosen-token mean (the paper's code and TRL), spread over
+    the pairs so that their mean is ``sum(-S_c) / sum(L_c)``.
+    """
+    pol = np.asarray(y_pred, np.float64)
+    length = np.ones_like(pol) if lengths is None else np.maximum(np.asarray(lengths), 1.0)
+    length = np.broadcast_to(length, pol.shape)
+    a = pol / length
     p = np.exp(a)
     odds = p / (1 - p)
     log_or = np.log(odds[..., 0]) - np.log(odds[..., 1])
-    return -a[..., 0] - beta * _log_sigmoid(log_or)
+    nll = -pol[..., 0] / length[..., 0].mean() if nll_average == "tokens" else -a[..., 0]
+    return nll - beta * _log_sigmoid(log_or)
 
 
 def np_kto(y_true, y_pred, beta=0.1, desirable_weight=1.0, undesirable_weight=1.0):
