@@ -135,6 +135,50 @@ def test_ctc_matches_optax_with_paddings():
     )
 
 
+def _signature(f):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
+
+
+def test_ctc_loss_with_forward_probs_matches_optax():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(3, 7, 4)).astype(np.float32)
+    labels = np.array([[1, 1, 2], [3, 2, 0], [2, 0, 0]])  # a repeat; paddings on the last two
+    logit_paddings = (np.arange(7) >= np.array([[7], [5], [6]])).astype(np.float32)
+    label_paddings = (np.arange(3) >= np.array([[3], [2], [1]])).astype(np.float32)
+    args = (logits, logit_paddings, labels, label_paddings)
+    theirs = optax.losses.ctc_loss_with_forward_probs(*args)
+    got = ours.ctc_loss_with_forward_probs(*args)
+    assert [g.shape for g in got] == [t.shape for t in theirs] == [(3,), (7, 3, 4), (7, 3, 3)]
+    np.testing.assert_allclose(got[0], theirs[0], rtol=1e-5)
+    # Compared where optax's states lie on each row's lattice: states past the row's last label
+    # depend on optax's padding values. Unreachable states are ~log_epsilon in both.
+    n_label = np.array([3, 2, 1])[None, :, None]
+    lattices = (np.arange(4) <= n_label, np.arange(3) < n_label)
+    masks = []
+    for g, t, lattice in zip(got[1:], theirs[1:], lattices, strict=True):
+        g, t = np.asarray(g), np.asarray(t)
+        masks.append((t > -1e4) & lattice)
+        np.testing.assert_allclose(g[masks[-1]], t[masks[-1]], rtol=1e-5, atol=1e-5)
+        assert np.all(g[(t < -5e4) & lattice] < -5e4)
+
+    def masked_total_grad(fn):  # the forward probabilities are differentiable, as optax's are
+        def total(x):
+            _, blank, label = fn(x, *args[1:])
+            return jnp.sum(jnp.where(masks[0], blank, 0)) + jnp.sum(jnp.where(masks[1], label, 0))
+
+        return jax.grad(total)(logits)
+
+    np.testing.assert_allclose(
+        masked_total_grad(ours.ctc_loss_with_forward_probs),
+        masked_total_grad(optax.losses.ctc_loss_with_forward_probs),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    assert _signature(ours.ctc_loss_with_forward_probs) == _signature(
+        optax.losses.ctc_loss_with_forward_probs
+    )
+
+
 def test_fenchel_young_with_logsumexp_is_the_softmax_cross_entropy():
     rng = np.random.default_rng(2)
     scores = rng.normal(size=(4, 6)).astype(np.float32)

@@ -74,6 +74,7 @@ __all__ = [
     "cosine_distance",
     "cosine_similarity",
     "ctc_loss",
+    "ctc_loss_with_forward_probs",
     "dice_loss",
     "generalized_kl_divergence",
     "hinge_loss",
@@ -519,6 +520,57 @@ def ctc_loss(
         label_lengths=label_lengths,
         blank_id=blank_id,
     )
+
+
+def ctc_loss_with_forward_probs(
+    logits: ArrayLike,
+    logit_paddings: ArrayLike,
+    labels: ArrayLike,
+    label_paddings: ArrayLike,
+    *,
+    blank_id: int = 0,
+    log_epsilon: ArrayLike = -1e5,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``optax.losses.ctc_loss_with_forward_probs`` over :func:`jaxloss.ops.ctc_forward_variables`.
+
+    Returns ``(per_seq_loss, logalpha_blank, logalpha_nonblank)``: ``[B]``, ``[T, B, N+1]`` and
+    ``[T, B, N]``. ``logalpha_blank[t, b, n]`` is the log-probability of the frames up to ``t``
+    ending in the blank after ``n`` labels, ``logalpha_nonblank[t, b, n]`` of ending on label
+    ``n``; as in optax, the last frame's blank row also absorbs the label before it
+    (``logaddexp(blank[n], nonblank[n-1])``), so ``per_seq_loss[b] = -logalpha_blank[-1, b,
+    label_length]``.
+
+    Unreachable states are ``log_epsilon`` (optax's stand-in for ``log(0)``; optax's own values
+    there are ``log_epsilon`` plus whatever log-probabilities the path added); an infeasible
+    target's loss is ``+inf`` as in :func:`ctc_loss`. States after a row's last label follow the
+    lattice with the padding read as blanks (optax's depend on the padding values). Every output
+    is differentiable by JAX's autodiff in both modes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.compat import optax as losses
+      >>> logits, labels = jnp.zeros((1, 4, 3)), jnp.array([[1, 2]])
+      >>> loss, blank, label = losses.ctc_loss_with_forward_probs(
+      ...     logits, jnp.zeros((1, 4)), labels, jnp.zeros((1, 2)))
+      >>> print(loss, blank.shape, label.shape, -blank[-1, 0, 2])
+      [1.686] (4, 1, 3) (4, 1, 2) 1.686
+    """
+    logits, labels = jnp.asarray(logits), jnp.asarray(labels)
+    logit_lengths = jnp.sum(1 - jnp.asarray(logit_paddings), axis=-1).round().astype(jnp.int32)
+    label_lengths = jnp.sum(1 - jnp.asarray(label_paddings), axis=-1).round().astype(jnp.int32)
+    loss, blank, label = ops.ctc_forward_variables(
+        logits,
+        labels,
+        logit_lengths=logit_lengths,
+        label_lengths=label_lengths,
+        blank_id=blank_id,
+    )
+    if blank.shape[0]:
+        pad = jnp.full((*label.shape[1:-1], 1), -jnp.inf, label.dtype)
+        last = jnp.logaddexp(blank[-1], jnp.concatenate([pad, label[-1]], axis=-1))
+        blank = blank.at[-1].set(last)
+    floor = jnp.asarray(log_epsilon, blank.dtype)
+    return loss, jnp.maximum(blank, floor), jnp.maximum(label, floor)
 
 
 # --- regression ---

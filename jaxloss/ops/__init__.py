@@ -20,6 +20,7 @@ from jaxloss.ops.ctc import (
     CTCAlignment,
     ctc_align,
     ctc_beam_search_decode,
+    ctc_forward_variables,
     ctc_greedy_decode,
     ctc_loss,
     ctc_loss_jvp,
@@ -46,6 +47,7 @@ from jaxloss.ops.metric_learning import (
     hinge_embedding_loss,
     ntxent,
     pairwise_distance,
+    power_distance,
     triplet_margin_loss,
 )
 from jaxloss.ops.rnnt import rnnt_loss, rnnt_loss_autodiff
@@ -62,6 +64,7 @@ __all__: list[str] = [
     "CTCAlignment",
     "ctc_align",
     "ctc_beam_search_decode",
+    "ctc_forward_variables",
     "ctc_greedy_decode",
     "ctc_loss",
     "ctc_loss_jvp",
@@ -84,6 +87,7 @@ __all__: list[str] = [
     "hinge_embedding_loss",
     "ntxent",
     "pairwise_distance",
+    "power_distance",
     "siglip_loss",
     "triplet_margin_loss",
 ]

@@ -69,6 +69,7 @@ __all__ = [
     "CTCAlignment",
     "ctc_align",
     "ctc_beam_search_decode",
+    "ctc_forward_variables",
     "ctc_greedy_decode",
     "ctc_loss",
     "ctc_loss_jvp",
@@ -418,6 +419,98 @@ def ctc_loss_jvp(
         zero_infinity,
         custom_vjp=False,
     )
+
+
+def ctc_forward_variables(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    logit_lengths: ArrayLike | None = None,
+    label_lengths: ArrayLike | None = None,
+    blank_id: int = 0,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The CTC loss with its forward variables: the log-alphas of every frame and state.
+
+    With ``z`` the labels and ``p_t`` the log-softmax of frame ``t``, the blank-extended lattice
+    has a blank state ``n`` (``n`` labels emitted, now in a blank) for ``0 <= n <= N`` and a
+    label state ``n`` (now emitting ``z_n``) for ``0 <= n < N``; with ``P_t(n) =
+    logaddexp(B_{t-1}(n), L_{t-1}(n-1))``:
+
+    .. math::
+
+        B_t(n) = p_t(\\text{blank}) + P_t(n), \\qquad
+        L_t(n) = p_t(z_n) + \\operatorname{logaddexp}\\big(L_{t-1}(n),\\
+        P_t(n) \\text{ if } z_n \\ne z_{n-1} \\text{ else } B_{t-1}(n)\\big),
+
+    from ``B_{-1}(0) = 0`` (every other state ``-inf``); the loss is ``-logaddexp(B_{T-1}(N),
+    L_{T-1}(N-1))`` with ``T`` and ``N`` the row's lengths. This is the forward pass of
+    :func:`ctc_loss`, with the tables kept and no custom rule, so every output is
+    differentiable by JAX's autodiff (reverse and forward mode), as :func:`ctc_loss_jvp` is.
+    For the loss alone use :func:`ctc_loss`: it keeps no ``[time, batch, labels]`` output and
+    its hand-written gradient is faster.
+
+    Args:
+      logits: ``[batch, time, classes]`` unnormalised scores (log-softmax is applied here).
+      labels: ``[batch, max_label_len]`` integer targets, padded past each row's length with any
+        value.
+      logit_lengths: ``[batch]`` valid frames per row (default: all ``time``).
+      label_lengths: ``[batch]`` valid labels per row (default: all ``max_label_len``).
+      blank_id: class index of the blank, a Python int in ``[-classes, classes)``.
+
+    Returns:
+      ``(loss, log_alpha_blank, log_alpha_label)``: ``loss`` ``[batch]`` as :func:`ctc_loss`
+      (``+inf`` for an infeasible target); ``log_alpha_blank`` ``[time, batch, N+1]`` is
+      ``B_t(n)`` and ``log_alpha_label`` ``[time, batch, N]`` is ``L_t(n)``, in the compute dtype
+      (float32 unless the logits are float64), ``-inf`` for unreachable states.
+
+    Raises:
+      TypeError: ``logits`` not floating, ``labels`` or a length not integer, ``blank_id`` not
+        an int.
+      ValueError: a wrong rank, a batch size that differs from the logits', ``blank_id`` out of
+        range.
+
+    Notes:
+      Frames past a row's ``logit_length`` repeat its last frame's alphas. The labels past a
+      row's ``label_length`` are read as the blank, so the states after the row's last label
+      describe that lattice, not the padding values. A label outside ``[0, classes)`` within
+      the row's length gives the row a NaN loss (its alphas are then meaningless).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.ops import ctc_forward_variables
+      >>> logits = jnp.zeros((1, 2, 3))  # uniform over 3 classes; blank 0
+      >>> loss, blank, label = ctc_forward_variables(logits, jnp.array([[1]]))
+      >>> print(loss)  # 3 alignments of label 1 in 2 frames: -log(3 / 9)
+      [1.099]
+      >>> # probabilities x 9 at frames 0 and 1: blank states n = 0, 1 and label state 0
+      >>> print((jnp.exp(blank[:, 0]) * 9).round(), (jnp.exp(label[:, 0]) * 9).round())
+      [[3. 0.]
+       [1. 1.]] [[3.]
+       [2.]]
+    """
+    fn = "ctc_forward_variables"
+    logits = _check_logits(fn, logits)
+    batch, time, num_classes = logits.shape
+    labels = _check_int_array(fn, "labels", labels, 2, batch)
+    blank = _check_blank(fn, blank_id, num_classes)
+    logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
+    label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
+    return _forward_variables(logits, labels, logit_lengths, label_lengths, blank)
+
+
+@functools.partial(jax.jit, static_argnums=(4,))
+def _forward_variables(logits, labels, logit_lengths, label_lengths, blank):
+    lab, skip = _prepare_labels(labels, label_lengths, blank)
+    out_of_range = jnp.any((lab < 0) | (lab >= logits.shape[2]), axis=1)
+    x = logits.astype(_compute_dtype(logits.dtype))
+    (a_blank, a_label), ((table_blank, table_label), _) = _alpha_scan(
+        x, lab, skip, logit_lengths, blank, store=True, fast=False
+    )
+    loss = _loss_from_ll(_log_likelihood(a_blank, a_label, label_lengths))
+    # the finite sentinel stays internal: unreachable states are reported as log(0)
+    table_blank = jnp.where(table_blank < _NEG / 2, -jnp.inf, table_blank)
+    table_label = jnp.where(table_label < _NEG / 2, -jnp.inf, table_label)
+    return jnp.where(out_of_range, jnp.nan, loss), table_blank, table_label
 
 
 def _ctc_entry(
