@@ -14,14 +14,13 @@ import numpy as np
 import optax
 import pytest
 
-from jaxloss import _likelihood, _margin, _regression, _sparsemax
+from jaxloss import _embedding_pairs, _likelihood, _margin, _regression, _sparsemax
 from jaxloss.compat import optax as ours
 from tests.reference.margin import np_sparsemax
 
 # Every optax.losses name that this face provides; the rest are listed with their reason.
 NOT_PROVIDED = {
     "ctc_loss_with_forward_probs",  # the CTC kernel does not expose its forward variables
-    "triplet_margin_loss",  # optax's distance, (sum((a - p)^d) + eps)^(1/d), has no family function
 }
 SEGMENTATION_AND_CONTRASTIVE = {
     "dice_loss",
@@ -341,6 +340,29 @@ def test_regression_published_values():
         ours.squared_error(np.zeros(3), np.zeros(2))
 
 
+@pytest.mark.parametrize(
+    "shape, axis, degree",
+    [((4, 3), -1, 2), ((3, 5, 2), 1, 2), ((4, 3), 0, 1), ((4, 3), -1, 4)],
+    ids=["rows-l2", "middle-axis", "axis0-degree1", "degree4"],
+)
+def test_triplet_margin_loss_float64_reference_and_optax(shape, axis, degree):
+    rng = np.random.default_rng(3)
+    a, p, n = (rng.normal(size=shape) for _ in range(3))
+
+    def distance(x, y):  # optax's definition: eps inside the root, signed powers
+        return (np.sum((x - y) ** degree, axis=axis) + 1e-6) ** (1.0 / degree)
+
+    expected = np.maximum(distance(a, p) - distance(a, n) + 0.7, 0.0)
+    args = [x.astype(np.float32) for x in (a, p, n)]
+    kwargs = dict(axis=axis, norm_degree=degree, margin=0.7)
+    got = ours.triplet_margin_loss(*args, **kwargs)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, optax.losses.triplet_margin_loss(*args, **kwargs), rtol=1e-6)
+    theirs = jax.grad(lambda q: optax.losses.triplet_margin_loss(q, *args[1:], **kwargs).sum())
+    mine = jax.grad(lambda q: ours.triplet_margin_loss(q, *args[1:], **kwargs).sum())
+    np.testing.assert_allclose(mine(args[0]), theirs(args[0]), rtol=1e-5, atol=1e-6)
+
+
 def test_smooth_labels_published_values():
     labels = np.array([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
     np.testing.assert_allclose(
@@ -444,6 +466,7 @@ def test_cross_entropy_and_ctc_faces_run_the_custom_vjp_kernels(name, args):
         ("generalized_kl_divergence", _likelihood, "generalized_kl_divergence", (_Z, _P)),
         ("cosine_distance", _regression, "cosine_distance", (_P, _P)),
         ("huber_loss", _regression, "huber", (_P, _Z)),
+        ("triplet_margin_loss", _embedding_pairs, "triplet_margin", (_P, _Z, _P)),
     ],
     ids=lambda x: x if isinstance(x, str) else None,
 )

@@ -20,8 +20,6 @@ Departures from optax, each where optax's result is a defect:
 * ``ctc_loss``: a target with no feasible alignment gives ``+inf`` (optax: a finite ~``1e5``
   set by ``log_epsilon``, which is accepted and unused); the paddings must be suffixes (1.0 after
   the last valid step), as they are in practice: optax also skips padded frames in the middle.
-  ``ctc_loss_with_forward_probs`` is not provided (jaxloss's CTC kernel does not expose its
-  forward variables).
 * ``ntxent``: a batch without a positive pair gives 0 (optax: ``NaN``).
 * ``dice_loss``, ``binary_dice_loss``, ``multiclass_generalized_dice_loss``,
   ``ranking_softmax_loss`` and ``ntxent`` are jaxloss's own implementations of optax's
@@ -37,6 +35,7 @@ Departures from optax, each where optax's result is a defect:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -47,6 +46,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxloss import (
+    _embedding_pairs,
     _focal,
     _hinge,
     _likelihood,
@@ -100,6 +100,7 @@ __all__ = [
     "softmax_cross_entropy_with_integer_labels",
     "sparsemax_loss",
     "squared_error",
+    "triplet_margin_loss",
 ]
 
 
@@ -669,6 +670,35 @@ def cosine_similarity(
 
 
 # --- label smoothing ---
+
+
+def triplet_margin_loss(
+    anchors: ArrayLike,
+    positives: ArrayLike,
+    negatives: ArrayLike,
+    axis: int = -1,
+    norm_degree: float = 2,
+    margin: float = 1.0,
+    eps: float = 1e-6,
+) -> jax.Array:
+    """``optax.losses.triplet_margin_loss``: ``max(d(a, p) - d(a, n) + margin, 0)`` per triplet.
+
+    ``d`` is optax's distance, :func:`jaxloss.ops.power_distance`:
+    ``(sum((x - y) ** norm_degree, axis) + eps) ** (1 / norm_degree)`` (``eps`` inside the root,
+    no absolute value), passed as the distance of :func:`jaxloss.triplet_margin`.
+
+    Examples:
+      >>> import jax.numpy as jnp, numpy as np
+      >>> from jaxloss.compat import optax as losses
+      >>> a = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+      >>> n = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> print(np.asarray(losses.triplet_margin_loss(a, a + 0.1, n, margin=1.0)).round(4))
+      [0.1414 0.1414]
+    """
+    parts = [jnp.moveaxis(jnp.asarray(x), axis, -1) for x in (anchors, positives, negatives)]
+    distance = functools.partial(_metric_ops.power_distance, degree=norm_degree, eps=eps)
+    triplets = tuple(parts)
+    return _embedding_pairs.triplet_margin(None, triplets, margin=margin, distance_metric=distance)
 
 
 def smooth_labels(

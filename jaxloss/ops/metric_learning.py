@@ -43,6 +43,26 @@ def pairwise_distance(x1: ArrayLike, x2: ArrayLike, p: float = 2.0, eps: float =
     return p_norm(x1 - x2 + eps, p)
 
 
+def power_distance(
+    x1: ArrayLike, x2: ArrayLike, degree: float = 2.0, eps: float = 1e-6, axis: int = -1
+) -> jax.Array:
+    """optax's triplet distance: ``(sum((x1 - x2) ** degree) + eps) ** (1 / degree)`` over ``axis``.
+
+    Unlike :func:`pairwise_distance` (PyTorch's ``||x1 - x2 + eps||_p``), ``eps`` is added to the
+    power sum, which keeps the gradient finite where ``x1 == x2``, and there is no absolute
+    value: an odd ``degree`` sums signed powers, exactly as optax's ``triplet_margin_loss`` does.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss.ops.metric_learning import power_distance
+      >>> print(f"{float(power_distance(jnp.zeros(2), jnp.array([3.0, 4.0]), eps=0.0)):.1f}")
+      5.0
+    """
+    x1 = as_floating("power_distance", "x1", x1)
+    x2 = as_floating("power_distance", "x2", x2)
+    return jnp.power(jnp.sum(jnp.power(x1 - x2, degree), axis=axis) + eps, 1.0 / degree)
+
+
 def triplet_margin_loss(
     anchor: ArrayLike,
     positive: ArrayLike,
