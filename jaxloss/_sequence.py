@@ -103,13 +103,16 @@ def ctc(
     pad = blank_id if pad_id is None else pad_id
     if label_lengths is None:
         label_lengths = jnp.sum(y_true != pad, axis=-1).astype(jnp.int32)
-    loss = _ctc.ctc_loss(
+    # the kernel's own checks (lengths, blank_id's range) report under this loss's name
+    loss = _ctc._ctc_entry(
+        name,
         y_pred,
         y_true,
-        logit_lengths=logit_lengths,
-        label_lengths=label_lengths,
-        blank_id=blank_id,
-        zero_infinity=zero_infinity,
+        logit_lengths,
+        label_lengths,
+        blank_id,
+        zero_infinity,
+        custom_vjp=True,
     )
     if normalize_by_target_length:
         length = jnp.maximum(jnp.asarray(label_lengths), 1).astype(loss.dtype)
@@ -212,13 +215,15 @@ def rnnt(
         label_lengths = jnp.sum(y_true != pad, axis=-1).astype(jnp.int32)
     if logit_lengths is None:
         logit_lengths = jnp.full(y_true.shape[:1], y_pred.shape[1], jnp.int32)
-    loss = _rnnt.rnnt_loss(
-        y_pred,
-        y_true.astype(jnp.int32),
-        logit_lengths=logit_lengths,
-        label_lengths=label_lengths,
-        blank_id=blank_id,
-        clamp=clamp,
+    if y_pred.shape[2] != y_true.shape[1] + 1:
+        raise ValueError(
+            f"{name}: `y_pred` must have max_label_length + 1 = {y_true.shape[1] + 1} entries on "
+            f"axis 2 (from y_true); got y_true {tuple(y_true.shape)} and y_pred "
+            f"{tuple(y_pred.shape)}."
+        )
+    # the kernel's own checks (lengths, blank_id's range) report under this loss's name
+    loss = _rnnt._rnnt_entry(
+        name, y_pred, y_true.astype(jnp.int32), logit_lengths, label_lengths, blank_id, clamp
     )
     if normalize_by_target_length:
         loss = loss / jnp.maximum(jnp.asarray(label_lengths), 1).astype(loss.dtype)

@@ -572,3 +572,10 @@ def test_keras_layer_bad_input_raises():
         jaxloss.ctc(KERAS_Y_TRUE[:2], logits)
     with pytest.raises(TypeError, match="ctc: `y_true` must hold integer class indices"):
         jaxloss.CTC()(KERAS_Y_TRUE.astype(np.float32), logits)
+    # what only the kernel checks is reported under the handle's name
+    with pytest.raises(TypeError, match=r"^ctc: `logit_lengths` must be an integer array"):
+        jaxloss.CTC()(KERAS_Y_TRUE, logits, logit_lengths=np.full(3, 6.0))
+    with pytest.raises(ValueError, match=r"^ctc: `label_lengths` must have batch size 3"):
+        jaxloss.CTC()(KERAS_Y_TRUE, logits, label_lengths=np.ones(2, np.int32))
+    with pytest.raises(ValueError, match=r"^ctc: `blank_id` must be in \[-5, 5\)"):
+        jaxloss.ctc(KERAS_Y_TRUE, logits, blank_id=5)

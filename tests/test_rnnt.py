@@ -15,6 +15,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
+import jaxloss
 from jaxloss.ops import rnnt_loss, rnnt_loss_autodiff
 
 # ------------------------------------------------------------------------------------------------
@@ -388,3 +389,15 @@ def test_bad_static_input_raises():
             rnnt_loss(logits, labels, clamp=bad)
     with pytest.raises(ValueError, match="rnnt_loss_autodiff: `clamp` must be None"):
         rnnt_loss_autodiff(logits, labels, clamp=1.0)
+
+
+def test_loss_handles_report_the_kernels_checks_under_their_own_name():
+    y_true, y_pred = np.array([[1, 2], [3, 0]], np.int32), np.zeros((2, 4, 3, 5), np.float32)
+    with pytest.raises(ValueError, match=r"^rnnt: `y_pred` must have max_label_length \+ 1 = 3"):
+        jaxloss.rnnt(y_true, y_pred[:, :, :2])
+    with pytest.raises(ValueError, match=r"^rnnt: `label_lengths` must have rank 1"):
+        jaxloss.RNNT()(y_true, y_pred, label_lengths=np.ones((2, 1), np.int32))
+    with pytest.raises(TypeError, match=r"^rnnt: `logit_lengths` must be an integer array"):
+        jaxloss.RNNT()(y_true, y_pred, logit_lengths=np.full(2, 4.0))
+    with pytest.raises(ValueError, match=r"^rnnt: `blank_id` must be in \[-5, 5\)"):
+        jaxloss.rnnt(y_true, y_pred, blank_id=5)

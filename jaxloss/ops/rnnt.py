@@ -340,7 +340,11 @@ def rnnt_loss(
       >>> print(rnnt_loss(logits, labels, label_lengths=jnp.array([1, 0])))  # 2 blanks: -log(1/9)
       [2.603 2.197]
     """
-    fn = "rnnt_loss"
+    return _rnnt_entry("rnnt_loss", logits, labels, logit_lengths, label_lengths, blank_id, clamp)
+
+
+def _rnnt_entry(fn, logits, labels, logit_lengths, label_lengths, blank_id, clamp):
+    """:func:`rnnt_loss` with the caller's name in its errors (the loss handles pass theirs)."""
     logits, labels, logit_lengths, label_lengths, blank, clamp = _check_inputs(
         fn, logits, labels, logit_lengths, label_lengths, blank_id, clamp
     )
