@@ -184,7 +184,15 @@ def _masked_logsumexp(x: jax.Array, mask: jax.Array) -> jax.Array:
     """logsumexp over the ``mask``-ed entries of each row; ``-inf`` (zero gradient) where none."""
     m = jnp.max(jnp.where(mask, x, -jnp.inf), axis=1, keepdims=True, initial=-jnp.inf)
     m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
-    s = jnp.sum(jnp.where(mask, jnp.exp(jnp.where(mask, x - m, 0.0)), 0.0), axis=1)
+    shifted = jnp.where(mask, x - m, 0.0)
+    # Under jit XLA recomputes `x` inside this fusion and may contract the product that made it
+    # with the subtraction (one FMA): `x - m` of the largest entry is then the product's rounding
+    # error (hundreds once |x| ~ 1e10), not 0, and exp turns it into 0 or inf. Entries within a
+    # few ulps of the maximum are ties at 0; the identity `shifted - stop_gradient(shifted)`
+    # keeps their derivative.
+    ties = jnp.abs(shifted) <= 8.0 * jnp.finfo(x.dtype).eps * jnp.abs(m)
+    shifted = jnp.where(ties, shifted - lax.stop_gradient(shifted), shifted)
+    s = jnp.sum(jnp.where(mask, jnp.exp(shifted), 0.0), axis=1)
     # A NaN among the entries stays NaN (a broken embedding must be loud, not a silent 0).
     empty = jnp.where(jnp.isnan(s), jnp.nan, -jnp.inf)
     return jnp.where(s > 0, m[:, 0] + jnp.log(jnp.where(s > 0, s, 1.0)), empty)

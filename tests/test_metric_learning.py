@@ -314,3 +314,57 @@ def test_kernels_match_torch_when_installed():
     np.testing.assert_allclose(
         mops.hinge_embedding_loss(np.abs(a), signs, margin=0.7), want.numpy(), rtol=1e-6
     )
+
+
+def _np_lifted_struct_stable(labels, emb, margin=1.0):
+    # The shared reference sums exp(margin - d) directly, which underflows to 0 in float64 once
+    # distances pass ~745; this one shifts by the maximum.
+    e = np.float64(emb)
+    d = np.sqrt(np.maximum(((e[:, None] - e[None]) ** 2).sum(-1), 0.0))
+    out = []
+    for i in range(len(e)):
+        terms = []
+        for j in range(len(e)):
+            if j == i or labels[j] != labels[i]:
+                continue
+            a = [margin - d[i, k] for k in range(len(e)) if labels[k] != labels[i]]
+            a += [margin - d[j, k] for k in range(len(e)) if labels[k] != labels[j]]
+            big_j = (ref._lse(a) if a else -np.inf) + d[i, j]
+            terms.append(0.5 * max(big_j, 0.0) ** 2)
+        out.append(np.mean(terms) if terms else 0.0)
+    return np.array(out)
+
+
+# the in-batch losses that exponentiate distances or scores
+@pytest.mark.parametrize("name", ["lifted_struct", "npairs", "ntxent", "circle"])
+def test_unnormalised_embeddings_eager_equals_jit_equals_float64(name):
+    # Circle at norm 100 reaches logits ~1e10: under jit XLA fused the product into the
+    # max-shifted exponent (an FMA) and the largest entry came out as exp(+-hundreds).
+    labels = np.array([0, 0, 1, 1, 2, 2, 0, 3])
+    unit = _embeddings(31, normalize=True)
+    fn = getattr(jaxloss, name)
+    np_fn = _np_lifted_struct_stable if name == "lifted_struct" else ref.REFERENCES[name]
+    jitted = jax.jit(fn)
+    for norm in (1.0, 100.0, 1e3):
+        emb = (unit * np.float32(norm)).astype(np.float32)
+        want = np_fn(labels, np.float64(emb))
+        assert np.all(np.isfinite(want.astype(np.float32)))
+        atol = 1e-5 * max(1.0, float(np.abs(want).max()))
+        for got in (fn(labels, emb), jitted(labels, emb)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=atol, err_msg=f"norm {norm}")
+
+
+@pytest.mark.parametrize("norm", [1.0, 100.0, 1e3], ids=["norm1", "norm100", "norm1000"])
+def test_circle_gradient_of_unnormalised_embeddings_matches_finite_differences(norm):
+    labels = np.array([0, 0, 1, 1, 2, 0])
+    emb = (_embeddings(32, 6, 3, normalize=True) * np.float32(norm)).astype(np.float32)
+    grad = jax.jit(jax.grad(lambda e: jnp.sum(jaxloss.circle(labels, e))))(emb)
+    x = np.float64(emb)
+    want = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        h = 1e-6 * max(abs(x[idx]), 1.0)
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        want[idx] = (ref.np_circle(labels, up).sum() - ref.np_circle(labels, down).sum()) / (2 * h)
+    np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
