@@ -21,7 +21,12 @@ the first 256 rows.
 
 Run standalone::
 
-    .venv/bin/python -m benchmarks.bench_distillation [--quick] [--rounds N]
+    .venv/bin/python -m benchmarks.bench_distillation [--quick] [--rounds N] [--hlo]
+
+``--hlo`` prints, instead of timings, the evidence for the kernel's passes over the vocabulary:
+for the forward alone and for ``value_and_grad`` (student), every instruction of XLA's compiled
+entry computation that reads one of the ``[N, V]`` inputs (the streaming loop counts as one: each
+step reads its chunk once and runs the step's passes on it while it is in cache).
 
 ``run(quick)`` returns one row per (case, contender) with the common keys ``suite, case, dtype,
 contender, median_ms, temp_mib`` plus ``speedup_vs_plain`` (> 1 is faster), ``mem_vs_plain`` and
@@ -31,6 +36,7 @@ contender, median_ms, temp_mib`` plus ``speedup_vs_plain`` (> 1 is faster), ``me
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -171,11 +177,68 @@ COLUMNS = (
 )
 
 
+def _big_readers(hlo: str, shape: str) -> list[str]:
+    """Instructions of the compiled entry computation that read an operand of ``shape``."""
+    entry = hlo[hlo.index("ENTRY") :]
+    params = re.findall(r"(\w[\w.]*): " + re.escape(shape), entry.splitlines()[0])
+    shapes: dict[str, str] = {p: shape for p in params}
+    tuples: dict[str, list[str]] = {}
+    readers = []
+    pattern = re.compile(r"\s*(?:ROOT\s+)?%(\S+)\s*=\s*(\S+?)(?:\{[^}]*\})?\s+([\w\-]+)\((.*)")
+    for line in entry.splitlines()[1:]:
+        loop = re.match(r"\s*(?:ROOT\s+)?%(\S+)\s*=.*\swhile\(%([\w.\-]+)\)", line)
+        if loop:
+            big = [o for o in tuples.get(loop.group(2), []) if shapes.get(o, "").startswith(shape)]
+            if big:
+                readers.append(
+                    f"{loop.group(1)} (the streaming loop; each step reads a chunk) reads "
+                    + ", ".join(big)
+                )
+            continue
+        tup = re.match(r"\s*(?:ROOT\s+)?%(\S+)\s*=\s*\(.*\)\s+tuple\((.*)\)", line)
+        if tup:
+            tuples[tup.group(1)] = re.findall(r"%([\w.\-]+)", tup.group(2))
+            continue
+        m = pattern.match(line)
+        if not m:
+            continue
+        name, out_shape, op, rest = m.groups()
+        shapes[name] = out_shape
+        if op in ("parameter", "get-tuple-element", "bitcast", "tuple"):
+            continue
+        operands = re.findall(r"%([\w.\-]+)", rest.split(")")[0])
+        big = [o for o in operands if shapes.get(o, "").startswith(shape)]
+        if big:
+            readers.append(f"{name} ({op} -> {out_shape}) reads {', '.join(big)}")
+    return readers
+
+
+def hlo_passes(n: int = 1024, v: int = 8192) -> str:
+    """Which compiled instructions read the ``[n, v]`` inputs, per case, forward and fwd+bwd."""
+    x = jnp.zeros((n, v), jnp.float32)
+    lines = [f"jax {jax.__version__}, backend {jax.default_backend()}, N={n} V={v}"]
+    for beta in BETAS:
+
+        def forward(s, t, beta=beta):
+            return jnp.mean(ops.distillation_divergence(s, t, beta=beta))
+
+        for label, fn in (("forward", forward), ("value_and_grad", jax.value_and_grad(forward))):
+            hlo = jax.jit(fn).lower(x, x).compile().as_text()
+            readers = _big_readers(hlo, f"f32[{n},{v}]")
+            lines.append(f"beta={beta} {label}: {len(readers)} readers of the [N, V] inputs")
+            lines.extend(f"    {r}" for r in readers)
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"N, V = {QUICK} instead of {FULL}")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--hlo", action="store_true", help="print the passes over [N, V]")
     args = parser.parse_args(argv)
+    if args.hlo:
+        print(hlo_passes())
+        return 0
     rows = run(quick=args.quick, rounds=args.rounds)
     print(f"jax {jax.__version__}, backend {jax.default_backend()}")
     print(_harness.format_table(rows, COLUMNS))

@@ -176,23 +176,109 @@ def _plogp_ratio(lp: jax.Array, lx: jax.Array) -> jax.Array:
     return jnp.sum(jnp.exp(lp) * (_floor(lp) - _floor(lx)), axis=-1)
 
 
-def _dense_forward(s, t, mask, beta, inv_t, scale):
+# One streaming step's vocabulary chunk of one input holds about this many bytes, so that the few
+# chunk-sized arrays of a step (the two slices and the exponentials) stay in the CPU's cache, and
+# at least this many classes, so that each row's slice is a long contiguous read.
+_CHUNK_BYTES = 1 << 21
+_MIN_CHUNK = 128
+
+
+def _vocab_chunk(rows: int, classes: int, chunk: int | None) -> int:
+    """The streaming chunk: ``chunk``, or about ``_CHUNK_BYTES`` of float32 rows; at most ``V``."""
+    if chunk is None:
+        chunk = _CHUNK_BYTES // (4 * max(rows, 1)) // _MIN_CHUNK * _MIN_CHUNK
+        chunk = max(chunk, _MIN_CHUNK)
+    return min(chunk, classes)
+
+
+def _streamed(s, t, beta, inv_t, chunk, cdt):
+    """``(lse_s, lse_t, kl)`` of ``[rows, V]`` logits in one traversal of the vocabulary.
+
+    Each step reads one ``[rows, chunk]`` slice of each input, folds its row maxima and
+    exponential sums into running ones (rescaled when a maximum grows, as in an online softmax)
+    and, for a KL endpoint, the running ``sum(e^(x - m_x) ((x - m_x) - (y - m_y)))`` of the
+    distribution ``x`` the expectation is over. Every pass of a step runs on the slice while it
+    is in cache, so each input is read from memory once. ``kl`` is ``KL(P || Q)`` for
+    ``beta = 0``, ``KL(Q || P)`` for ``beta = 1`` and unused otherwise.
+    """
+    rows, classes = s.shape
+    forward = beta != 1.0
+
+    def step(state, sc, tc):
+        ms, zs, mt, zt, a = state
+        sc, tc = sc.astype(cdt) * inv_t, tc.astype(cdt) * inv_t
+        ms_new = jnp.maximum(ms, jnp.max(sc, axis=-1))
+        mt_new = jnp.maximum(mt, jnp.max(tc, axis=-1))
+        fs, ft = finite_or_zero(ms), finite_or_zero(mt)
+        fs_new, ft_new = finite_or_zero(ms_new), finite_or_zero(mt_new)
+        ds = sc - fs_new[:, None]
+        dt = tc - ft_new[:, None]
+        es, et = jnp.exp(ds), jnp.exp(dt)
+        decay_s = jnp.where(jnp.isneginf(ms), 0.0, jnp.exp(fs - fs_new))
+        decay_t = jnp.where(jnp.isneginf(mt), 0.0, jnp.exp(ft - ft_new))
+        zs_new = zs * decay_s + jnp.sum(es, axis=-1)
+        zt_new = zt * decay_t + jnp.sum(et, axis=-1)
+        if beta in (0.0, 1.0):
+            # The running sum is relative to the current shifts: moving them moves every term
+            # already summed by the same amount (a row of nothing yet has z = a = 0).
+            moved = (fs_new - fs) - (ft_new - ft)
+            if forward:
+                a = decay_t * (a + zt * moved) + jnp.sum(et * (_floor(dt) - _floor(ds)), axis=-1)
+            else:
+                a = decay_s * (a - zs * moved) + jnp.sum(es * (_floor(ds) - _floor(dt)), axis=-1)
+        return ms_new, zs_new, mt_new, zt_new, a
+
+    ninf, zero = jnp.full((rows,), -jnp.inf, cdt), jnp.zeros((rows,), cdt)
+    state = (ninf, zero, ninf, zero, zero)
+    full = classes // chunk
+
+    def body(i, state):
+        start = i * chunk
+        return step(
+            state,
+            lax.dynamic_slice_in_dim(s, start, chunk, axis=1),
+            lax.dynamic_slice_in_dim(t, start, chunk, axis=1),
+        )
+
+    state = lax.fori_loop(0, full, body, state)
+    if classes % chunk:
+        state = step(state, s[:, full * chunk :], t[:, full * chunk :])
+    ms, zs, mt, zt, a = state
+    log_zs, log_zt = jnp.log(zs), jnp.log(zt)
+    lse_s, lse_t = finite_or_zero(ms) + log_zs, finite_or_zero(mt) + log_zt
+    kl = a / zt - log_zt + log_zs if forward else a / zs - log_zs + log_zt
+    return lse_s, lse_t, kl
+
+
+def _dense_forward(s, t, mask, beta, inv_t, scale, chunk):
     cdt = compute_dtype(jnp.promote_types(s.dtype, t.dtype))
-    lse_s = _lse(s.astype(cdt) * inv_t)
-    lse_t = _lse(t.astype(cdt) * inv_t)
-    ls, lt = _log_softmaxes(s, t, lse_s, lse_t, inv_t, cdt)
-    zero = jnp.zeros(lse_s.shape, cdt)
-    if beta == 0.0:
-        kl_p, kl_q = _plogp_ratio(lt, ls), zero
-        value = kl_p
-    elif beta == 1.0:
-        # sum(q * (s - t)) - lse_s + lse_t, on the tempered logits rather than the log-softmaxes:
-        # written as sum(q * (ls - lt)), the sum's elementwise producer would be a common
-        # subexpression of the backward's, which XLA then keeps as a [rows, V] array.
-        st = _floor(s.astype(cdt) * inv_t) - _floor(t.astype(cdt) * inv_t)
-        kl_q = jnp.sum(jnp.exp(ls) * st, axis=-1) - lse_s + lse_t
-        kl_p, value = zero, kl_q
+    zero = jnp.zeros(s.shape[:-1], cdt)
+    classes = s.shape[-1]
+    if chunk < classes:
+        # One traversal for the logsumexps (and the whole divergence at the KL endpoints).
+        lse_s, lse_t, kl = _streamed(
+            s.reshape(-1, classes), t.reshape(-1, classes), beta, inv_t, chunk, cdt
+        )
+        lse_s, lse_t, kl = (x.reshape(s.shape[:-1]) for x in (lse_s, lse_t, kl))
     else:
+        lse_s = _lse(s.astype(cdt) * inv_t)
+        lse_t = _lse(t.astype(cdt) * inv_t)
+        kl = None
+    ls, lt = _log_softmaxes(s, t, lse_s, lse_t, inv_t, cdt)
+    if beta == 0.0:
+        kl_p = _plogp_ratio(lt, ls) if kl is None else kl
+        kl_q, value = zero, kl_p
+    elif beta == 1.0:
+        if kl is None:
+            # sum(q * (s - t)) - lse_s + lse_t, on the tempered logits rather than the
+            # log-softmaxes: written as sum(q * (ls - lt)), the sum's elementwise producer would
+            # be a common subexpression of the backward's, which XLA then keeps as a [rows, V]
+            # array.
+            st = _floor(s.astype(cdt) * inv_t) - _floor(t.astype(cdt) * inv_t)
+            kl = jnp.sum(jnp.exp(ls) * st, axis=-1) - lse_s + lse_t
+        kl_p, kl_q, value = zero, kl, kl
+    else:
+        # The mixture's log needs both normalisers: a second traversal, after the first.
         # One plain reduction of the whole divergence: two would share the mixture (and the row
         # broadcasts), which XLA:CPU then materialises as [rows, V] arrays, and one two-output
         # reduction leaves its fast reduction path (about 2x slower). The backward, which needs
@@ -206,17 +292,18 @@ def _dense_forward(s, t, mask, beta, inv_t, scale):
     return jnp.where(mask, value * scale, zero), rows
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
-def _dense(s, t, mask, beta, inv_t, scale):
-    return _dense_forward(s, t, mask, beta, inv_t, scale)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
+def _dense(s, t, mask, beta, inv_t, scale, chunk):
+    return _dense_forward(s, t, mask, beta, inv_t, scale, chunk)[0]
 
 
-def _dense_fwd(s, t, mask, beta, inv_t, scale):
-    value, rows = _dense_forward(s, t, mask, beta, inv_t, scale)
+def _dense_fwd(s, t, mask, beta, inv_t, scale, chunk):
+    value, rows = _dense_forward(s, t, mask, beta, inv_t, scale, chunk)
     return value, (s, t, mask, *rows)
 
 
-def _dense_bwd(beta, inv_t, scale, residuals, g):
+def _dense_bwd(beta, inv_t, scale, chunk, residuals, g):
+    del chunk
     # Behind the barrier the backward's softmaxes are not common subexpressions of the forward's:
     # XLA would otherwise compute them once and keep them, as [rows, V] arrays, for both passes.
     s, t, mask, lse_s, lse_t, kl_p, kl_q, value = lax.optimization_barrier(residuals)
@@ -281,6 +368,7 @@ def distillation_divergence(
     temperature: float = 1.0,
     scale_by_temperature_squared: bool = False,
     where: ArrayLike | None = None,
+    vocab_chunk: int | None = None,
 ) -> jax.Array:
     """Generalized Jensen-Shannon divergence between teacher and student, one value per row.
 
@@ -302,13 +390,17 @@ def distillation_divergence(
       scale_by_temperature_squared: multiply the divergence (and so its gradient) by ``T ** 2``.
       where: optional boolean ``[...]`` (broadcastable): rows where it is False get a loss of
         exactly 0 and a gradient of exactly 0, whatever their logits (even NaN).
+      vocab_chunk: classes per step of the forward's streaming traversal (``None``: about 2 MiB
+        of each input's rows per step, at least 128 classes). A chunk of at least ``V`` reads
+        the whole rows in each of three reductions instead (see the module's notes on memory).
 
     Returns:
       The per-row divergence, shape ``[...]``, float32 (float64 for float64 inputs).
 
     Raises:
       TypeError: non-floating logits, a non-boolean ``where``, an option of the wrong kind.
-      ValueError: mismatched shapes, a scalar, ``beta`` outside ``[0, 1]``, ``temperature <= 0``.
+      ValueError: mismatched shapes, a scalar, ``beta`` outside ``[0, 1]``, ``temperature <= 0``,
+        ``vocab_chunk < 1``.
 
     Notes:
       Zero probabilities (``-inf`` logits) are safe: ``0 * log 0 = 0`` in the value and the
@@ -337,7 +429,15 @@ def distillation_divergence(
     s, t, mask, (beta, inv_t, scale) = _prepare(
         name, student_logits, teacher_logits, where, beta, temperature, scale_by_temperature_squared
     )
-    return _dense(s, t, mask, beta, inv_t, scale)
+    if vocab_chunk is not None and (
+        isinstance(vocab_chunk, (bool, np.bool_)) or not isinstance(vocab_chunk, (int, np.integer))
+    ):
+        raise TypeError(f"{name}: `vocab_chunk` must be None or an int >= 1; got {vocab_chunk!r}.")
+    if vocab_chunk is not None and vocab_chunk < 1:
+        raise ValueError(f"{name}: `vocab_chunk` must be None or an int >= 1; got {vocab_chunk!r}.")
+    rows = math.prod(s.shape[:-1])
+    chunk = _vocab_chunk(rows, s.shape[-1], None if vocab_chunk is None else int(vocab_chunk))
+    return _dense(s, t, mask, beta, inv_t, scale, chunk)
 
 
 def _safe_terms(lp: jax.Array, lx: jax.Array, axis: int = -1) -> jax.Array:
