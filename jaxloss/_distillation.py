@@ -36,6 +36,32 @@ TAIL = c.Check(
     range_ok=lambda x: x in kernels.TAILS,
 )
 _NAME = "knowledge_distillation"
+# The kernels' argument names, as this loss calls them.
+_ARGS = {
+    "student_logits": "y_pred",
+    "teacher_logits": "y_true",
+    "teacher_values": "y_true",
+    "teacher_indices": "teacher_indices",
+    "where": "where",
+}
+
+
+def _named(kernel: Any, *args: Any, **kwargs: Any) -> jax.Array:
+    """Call ``kernel``; an input error it raises is re-raised naming this loss and its arguments.
+
+    The checks below catch what they know first; this covers whatever else the kernel refuses.
+    """
+    try:
+        return kernel(*args, **kwargs)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        prefix = f"{kernel.__name__}: "
+        if not message.startswith(prefix):
+            raise
+        message = f"{_NAME}: " + message[len(prefix) :]
+        for arg, ours in _ARGS.items():
+            message = message.replace(f"`{arg}`", f"`{ours}`")
+        raise type(error)(message) from None
 
 
 def _token_mask(
@@ -152,10 +178,24 @@ def knowledge_distillation(
                 f"`teacher_indices` for a top-k teacher); got {tuple(teacher.shape)} and "
                 f"{tuple(student.shape)}."
             )
-        return kernels.distillation_divergence(student, teacher, **options)
+        return _named(kernels.distillation_divergence, student, teacher, **options)
     indices = c.as_input_array(_NAME, "teacher_indices", teacher_indices)
     c.check_integer(_NAME, "teacher_indices", indices)
-    return kernels.topk_distillation_divergence(student, indices, teacher, tail=tail, **options)
+    k = teacher.shape[-1] if teacher.ndim else 0
+    if indices.shape != teacher.shape or teacher.shape[:-1] != student.shape[:-1] or k < 1:
+        raise ValueError(
+            f"{_NAME}: `teacher_indices` and `y_true` (the top-k teacher) must both have shape "
+            f"[..., k], k >= 1, with the leading axes of `y_pred` {tuple(student.shape[:-1])}; "
+            f"got {tuple(indices.shape)} and {tuple(teacher.shape)}."
+        )
+    if k > student.shape[-1]:
+        raise ValueError(
+            f"{_NAME}: `teacher_indices` must hold at most as many classes as `y_pred` has "
+            f"({student.shape[-1]}); got k = {k}."
+        )
+    return _named(
+        kernels.topk_distillation_divergence, student, indices, teacher, tail=tail, **options
+    )
 
 
 class KnowledgeDistillation(Loss, function=knowledge_distillation, inputs="distillation"):

@@ -249,3 +249,93 @@ def test_bfloat16_logits_compute_in_float32_and_get_a_bfloat16_gradient():
         np.asarray(t16, np.float32), np.asarray(s16, np.float32), beta=0.5
     )
     np.testing.assert_allclose(value, rounded.sum(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.4, 1.0], ids=["forward", "jsd", "reverse"])
+def test_streaming_chunks_give_the_reference_values_and_gradients(beta):
+    # 300 classes in chunks of 128 (two full steps and a ragged tail), of 7 (a long scan) and in
+    # one piece; -inf logits in the first and last chunks; the student's logits shifted by 40 so
+    # that the running sums must be kept relative to their shifts.
+    rng = np.random.default_rng(20)
+    teacher = (2.0 * rng.standard_normal((2, 3, 300))).astype(np.float32)
+    student = (2.0 * rng.standard_normal((2, 3, 300)) + 40.0).astype(np.float32)
+    teacher[0, 0, :130] = -np.inf
+    teacher[:, :, 299] = student[:, :, 299] = -np.inf  # a masked class
+    student[1, 2, 290:] = -np.inf
+    teacher[1, 2, 290:] = -np.inf
+    expected = np_knowledge_distillation(teacher, student, beta=beta, temperature=1.5)
+    finite = np.isfinite(expected)
+    with jax.enable_x64(True):  # the gradient of the autodiff twin in float64
+        s64, t64 = jnp.asarray(student, jnp.float64), jnp.asarray(teacher, jnp.float64)
+        twin = jax.grad(
+            lambda s: ops.distillation_divergence_autodiff(s, t64, beta=beta, temperature=1.5)[
+                finite
+            ].sum()
+        )(s64)
+        twin = np.asarray(twin)[finite]
+    for chunk in (128, 7, 300):
+
+        def f(s, chunk=chunk):
+            options = dict(beta=beta, temperature=1.5, vocab_chunk=chunk)
+            return ops.distillation_divergence(s, teacher, **options)
+
+        values = f(student)
+        grad = jax.grad(lambda s, f=f: f(s).sum())(student)
+        # (one piece, the reverse KL sums q (s - t) over logits 40 apart: float32 cancellation)
+        np.testing.assert_allclose(values[finite], expected[finite], rtol=1e-4, atol=2e-6)
+        # reverse KL is really infinite where the teacher's -inf faces student mass
+        assert np.all(values[~finite] > 1e30) and np.sum(~finite) == (beta == 1.0)
+        np.testing.assert_allclose(np.asarray(grad)[finite], twin, rtol=1e-3, atol=1e-5)
+
+
+def test_the_streaming_forward_keeps_only_chunk_sized_temporaries():
+    n, v, chunk = 64, 4096, 256
+    s = jnp.zeros((n, v), jnp.float32)
+    one_buffer = n * v * 4
+    for beta in (0.0, 0.5, 1.0):
+        step = jax.value_and_grad(
+            lambda s, t, beta=beta: ops.distillation_divergence(
+                s, t, beta=beta, vocab_chunk=chunk
+            ).mean()
+        )
+        memory = jax.jit(step).lower(s, s).compile().memory_analysis()
+        # a step's slices and exponentials: a few [n, chunk] arrays, never an [n, v] one
+        assert memory.temp_size_in_bytes < one_buffer / 2, (beta, memory.temp_size_in_bytes)
+
+
+def test_input_errors_name_the_loss_not_the_kernel():
+    t, s = _logits(21, (2, 3, 5)), _logits(22, (2, 3, 5))
+    idx = np.zeros((2, 3, 2), np.int32)
+    loss = jaxloss.KnowledgeDistillation()
+    for call in (
+        lambda: jaxloss.knowledge_distillation(t[..., :3], s, teacher_indices=idx),
+        lambda: loss(t[..., :3], s, teacher_indices=idx),
+        lambda: jaxloss.knowledge_distillation(t[:1, :, :2], s, teacher_indices=idx[:1]),
+    ):
+        with pytest.raises(
+            ValueError, match=r"knowledge_distillation: `teacher_indices` and `y_true` \(the top-k"
+        ):
+            call()
+    wide = np.zeros((2, 3, 6), np.int32)
+    with pytest.raises(ValueError, match="knowledge_distillation: `teacher_indices` must hold at"):
+        jaxloss.knowledge_distillation(_logits(23, (2, 3, 6)), s, teacher_indices=wide)
+    # whatever else the kernel refuses is reported under the loss's name and argument names
+    from jaxloss._distillation import _named
+
+    with pytest.raises(TypeError, match="knowledge_distillation: `y_pred` must be a floating"):
+        _named(ops.distillation_divergence, np.ones((2, 5), np.int32), t[0])
+    with pytest.raises(ValueError, match="knowledge_distillation: `vocab_chunk` must be None or"):
+        _named(ops.distillation_divergence, s, t, vocab_chunk=0)
+
+
+def test_every_token_masked_gives_zero_with_a_zero_gradient():
+    teacher, student = _logits(24, (2, 3, 5)), _logits(25, (2, 3, 5))
+    student[0, 0, 1] = -np.inf
+    labels = np.full((2, 3), -100, np.int32)
+    for beta in (0.0, 0.5, 1.0):
+        loss = jaxloss.KnowledgeDistillation(beta=beta, ignore_index=-100)
+        value, grad = jax.value_and_grad(lambda s, loss=loss: loss(teacher, s, labels=labels))(
+            student
+        )
+        assert float(value) == 0.0
+        np.testing.assert_array_equal(grad, 0.0)

@@ -32,22 +32,48 @@ wherever ``P`` or ``Q`` is, so the divergence is always finite.
 
 Memory (``jax.custom_vjp``)
 ---------------------------
-:func:`distillation_divergence` reads the logits in fused reductions (the row maxima, the two
-logsumexps, the divergence) and saves only per-row scalars: the two logsumexps and the divergence.
-Its backward is one fused elementwise pass per input that recomputes both softmaxes from the logits
-and those scalars (for ``0 < beta < 1`` after one more reduction, for ``KL(Q || M)``)::
+:func:`distillation_divergence` reads each input once in its forward at the KL endpoints and
+twice for ``0 < beta < 1``, once in its backward, and saves only per-row scalars: the two
+logsumexps and the divergence.
+
+*Forward.* The vocabulary is streamed in chunks of ``vocab_chunk`` classes (by default about
+2 MiB of each input's rows, at least 128 classes): each step reads one ``[rows, chunk]`` slice of
+each input and folds its row maxima and exponential sums into running ones, rescaling them when a
+maximum grows (an online softmax). At the endpoints the divergence itself accumulates in the same
+step, relative to the running shifts ``m_t, m_s`` of the tempered logits ``t, s``::
+
+    KL(P || Q) = sum(e^(t - m_t) ((t - m_t) - (s - m_s))) / Z_t - log Z_t + log Z_s
+
+(``Z`` the shifted exponential sums; reverse KL the same with the roles swapped). A step's
+passes (the chunk's maxima, sums and exponentials) run on the slice while it is in cache, so the
+``[rows, V]`` inputs are read from memory once. The generalized JSD's ``log M`` needs both
+normalisers inside a log, so it cannot be accumulated before they are known: its forward is the
+streaming logsumexps, then one fused reduction of the whole divergence (two reads of each
+input, against three for separate max, sum and divergence reductions). The compiled program says
+so: ``python -m benchmarks.bench_distillation --hlo`` lists every instruction of XLA's entry
+computation that reads an ``[N, V]`` input. On XLA:CPU (jax 0.10) the forward has one reader at
+the KL endpoints (the streaming loop) and two for the JSD (the loop and the divergence's
+reduction); ``value_and_grad`` adds one (the backward's fused pass), where the three-reduction
+forward had five (two maxima, two exponential sums, the divergence). A chunk of at least ``V``
+classes (``vocab_chunk=V``, and the default when all rows of a chunk fit in about 2 MiB) gives
+those three whole-row reductions, which keep no temporary at all; streaming keeps a few
+``[rows, chunk]`` slices and exponentials, never a ``[rows, V]`` array.
+
+*Backward.* One fused elementwise pass per input recomputes both softmaxes from the logits and
+the saved scalars (for ``0 < beta < 1`` after a reduction of ``KL(Q || M)``, which XLA:CPU fuses
+with it row by row, so the inputs are still read once)::
 
     d/ds = (1 - beta) * q * (log q - log m - KL(Q || M))        (forward KL: q - p)
     d/dt =      beta  * p * (log p - log m - KL(P || M))        (reverse KL: p - q)
 
 times ``1 / temperature`` (and ``temperature ** 2`` with ``scale_by_temperature_squared``). No
 ``[rows, V]`` array is kept between the passes or built inside them (the compiled step's temp
-memory is a few per-row vectors; ``benchmarks/bench_distillation.py`` measures it against the plain
-formula, whose autodiff keeps the softmaxes and log-softmaxes). The reductions contain no select:
-XLA:CPU would materialise a select's operands, so ``0 * log 0`` is kept at 0 by flooring ``-inf``
-log-probabilities at half the dtype's most negative value instead. The teacher's gradient is
-computed only when something asks for it (a frozen teacher costs nothing: XLA drops the unused
-output).
+memory is a few per-row vectors and chunks; ``benchmarks/bench_distillation.py`` measures it
+against the plain formula, whose autodiff keeps the softmaxes and log-softmaxes). The reductions
+contain no select: XLA:CPU would materialise a select's operands, so ``0 * log 0`` is kept at 0 by
+flooring ``-inf`` log-probabilities at half the dtype's most negative value instead. The
+teacher's gradient is computed only when something asks for it (a frozen teacher costs nothing:
+XLA drops the unused output).
 
 :func:`distillation_divergence_autodiff` is the same function written for autodiff: it supports
 every transformation (``jax.jvp``, ``jax.hessian``) at the memory cost above.
