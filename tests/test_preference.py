@@ -303,3 +303,36 @@ def test_orpo_token_mean_inside_shard_map_equals_the_global_batch():
     np.testing.assert_allclose(value, expected, rtol=1e-5)
     whole = jax.grad(lambda y: jaxloss.ORPO(beta=0.2)(None, y, lengths=lens))(pol)
     np.testing.assert_allclose(grad, whole, rtol=1e-5, atol=1e-8)
+
+
+def test_empty_completions_and_one_sided_kto_batches_give_finite_values_and_gradients():
+    hidden, weight, labels = _tokens(13, batch=4)
+    mask = np.ones(labels.shape, bool)
+    mask[1] = False  # the first pair's rejected completion is empty
+    lengths = mask.sum(-1).reshape(2, 2)
+
+    def losses(w):
+        logps = jaxloss.sequence_log_probs((hidden, w), labels, mask=mask, block_size=4)
+        logps = logps.reshape(2, 2)
+        ref = jnp.zeros_like(logps)
+        return jnp.stack(
+            [
+                jaxloss.DPO()(ref, logps),
+                jaxloss.SimPO()(None, logps, lengths=lengths),
+                jaxloss.ORPO()(None, logps - 1.0, lengths=lengths),  # keep the odds finite
+            ]
+        )
+
+    grad = jax.grad(lambda w: losses(w).sum())(weight)
+    values = losses(weight)
+    assert np.all(np.isfinite(values)) and np.all(np.isfinite(grad))
+    logps = np.asarray(np_sequence_log_probs(hidden @ weight, labels, mask)).reshape(2, 2)
+    np.testing.assert_allclose(values[0], np_dpo(np.zeros((2, 2)), logps).mean(), rtol=1e-5)
+    # KTO with only desirable completions: no undesirable mean to log, no NaN anywhere
+    x = -np.random.default_rng(14).uniform(1.0, 9.0, (4, 4)).astype(np.float32)
+    loss, m = jaxloss.kto(np.ones(4), x, return_metrics=True)
+    np.testing.assert_allclose(loss, np_kto(np.ones(4), x), rtol=1e-5)
+    assert float(m["rejected_rewards"]) == 0.0
+    assert all(np.all(np.isfinite(v)) for v in m.values())
+    grad = jax.grad(lambda y: jaxloss.KTO()(np.zeros(4), y))(x)
+    assert np.all(np.isfinite(grad))
