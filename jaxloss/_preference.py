@@ -376,10 +376,11 @@ def orpo(
 
     Notes:
       Without ``lengths`` the log-probabilities are taken as averages (``L = 1``) and both
-      ``nll_average`` modes agree. With sample weights the ``"tokens"`` NLL is the weighted
-      token sum over the weighted mean length. Average log-probabilities above ``-1e-6``
-      (probabilities within ``1e-6`` of 1, whose odds are infinite) are clamped there, so the
-      value and gradient stay finite.
+      ``nll_average`` modes agree. Under a class handle's mean with sample weights, the
+      ``"tokens"`` NLL is the weighted sum of the chosen token NLLs over the batch's unweighted
+      chosen-token count (each pair's weight multiplies its tokens). Average log-probabilities
+      above ``-1e-6`` (probabilities within ``1e-6`` of 1, whose odds are infinite) are clamped
+      there, so the value and gradient stay finite.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
