@@ -50,9 +50,11 @@ SUITE = "ctc"
 FULL = ((8, 1000, 512, 150), (64, 150, 28, 40))  # batch, time, classes, label length
 QUICK = ((4, 200, 128, 30), (16, 60, 28, 12))
 
-# The issue's targets against optax (on the machine the benchmark runs on).
+# The targets against optax (on the machine the benchmark runs on): the speed-up at the long,
+# wide case (time 1000) and at the others, and the temp-memory fraction at every case.
 MIN_SPEEDUP_VS_OPTAX = 2.0
-MAX_MEMORY_FRACTION = 0.5
+MIN_SPEEDUP_VS_OPTAX_LONG = 2.5
+MAX_MEMORY_FRACTION = 1 / 3
 
 
 def _jax_contenders(labels: jax.Array) -> dict[str, Any]:
@@ -203,23 +205,24 @@ def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
 
 
 def summary(rows: list[dict[str, Any]]) -> str:
-    """The issue's targets per case: >= 2x optax's speed, <= half its temp memory, beats torch."""
+    """Targets per case: >= 2x optax's speed (2.5x at time 1000), <= 1/3 of its temp memory,
+    faster than torch."""
     lines = []
     for case in dict.fromkeys(r["case"] for r in rows):
         by = {r["contender"]: r for r in rows if r["case"] == case}
         ours = by.get("jaxloss")
         if ours is None or "optax" not in by:
             continue
+        target = MIN_SPEEDUP_VS_OPTAX_LONG if " T=1000 " in case else MIN_SPEEDUP_VS_OPTAX
         checks = [
             f"{ours['speedup_vs_optax']}x optax's speed "
-            f"({'ok' if ours['speedup_vs_optax'] >= MIN_SPEEDUP_VS_OPTAX else 'MISSED'}, "
-            f"target >= {MIN_SPEEDUP_VS_OPTAX}x)",
+            f"({'ok' if ours['speedup_vs_optax'] >= target else 'MISSED'}, target >= {target}x)",
         ]
         if ours.get("mem_vs_optax") is not None:
             ok = ours["mem_vs_optax"] <= MAX_MEMORY_FRACTION
             checks.append(
                 f"{ours['mem_vs_optax']} of optax's temp memory "
-                f"({'ok' if ok else 'MISSED'}, target <= {MAX_MEMORY_FRACTION})"
+                f"({'ok' if ok else 'MISSED'}, target <= 1/3)"
             )
         if "torch" in by:
             ratio = by["torch"]["median_ms"] / ours["median_ms"]
