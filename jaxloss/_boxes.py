@@ -129,6 +129,10 @@ def iou(y_true: ArrayLike, y_pred: ArrayLike, box_format: str = "yxyx") -> jax.A
     Notes:
       Disjoint boxes give 1 and a zero gradient (IoU has no signal there; GIoU, DIoU and CIoU
       do). Two empty boxes give 1.
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Coordinates are not checked: inverted or infinite boxes give the formula's value, not
+      an error.
     """
     return 1.0 - _geometry("iou", y_true, y_pred, box_format).iou
 
@@ -162,6 +166,10 @@ def giou(y_true: ArrayLike, y_pred: ArrayLike, box_format: str = "yxyx") -> jax.
 
     Notes:
       Two empty boxes at one point give 1 (all ratios are 0/0, taken as 0).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Coordinates are not checked: inverted or infinite boxes give the formula's value, not
+      an error.
     """
     g = _geometry("giou", y_true, y_pred, box_format)
     return 1.0 - g.iou + _div_no_nan(g.enclosing - g.union, g.enclosing)
@@ -192,6 +200,10 @@ def diou(y_true: ArrayLike, y_pred: ArrayLike, box_format: str = "yxyx") -> jax.
 
     Notes:
       Two identical points give 1 (``0 / 0`` is taken as 0).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Coordinates are not checked: inverted or infinite boxes give the formula's value, not
+      an error.
     """
     g = _geometry("diou", y_true, y_pred, box_format)
     return 1.0 - g.iou + _div_no_nan(g.center_dist2, g.diagonal2)
@@ -231,6 +243,10 @@ def ciou(y_true: ArrayLike, y_pred: ArrayLike, box_format: str = "yxyx") -> jax.
     Notes:
       A box with zero width and height has aspect angle 0; ``alpha`` is 0 where ``1 - IoU + v``
       is 0 (identical boxes).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Coordinates are not checked: inverted or infinite boxes give the formula's value, not
+      an error.
     """
     g = _geometry("ciou", y_true, y_pred, box_format)
     v = (4.0 / math.pi**2) * jnp.square(_aspect_angle(g.t) - _aspect_angle(g.p))

@@ -100,6 +100,10 @@ def clip_loss(
     Raises:
       TypeError: ``y_pred`` not a pair or a bad option kind. ValueError: shapes or values.
 
+    Notes:
+      Bad values: NaN in one embedding makes the loss NaN for every sample (each softmax meets every
+      embedding of the batch). ``y_true`` is not read.
+
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
       >>> img = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
@@ -190,6 +194,11 @@ def siglip_loss(
 
     Raises:
       TypeError, ValueError: as for :func:`clip_loss`.
+
+    Notes:
+      Bad values: NaN in one image embedding makes that sample's loss NaN; the other samples are
+      exact. NaN in a text embedding reaches every sample (each image meets every text). ``y_true``
+      is not read.
 
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss

@@ -69,6 +69,12 @@ def binary_crossentropy(
     Raises:
       ValueError: shapes that do not match or broadcast; ``label_smoothing`` out of range.
 
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Probabilities (``from_logits=False``) are clipped to ``[1e-7, 1 - 1e-7]`` (Keras):
+      values outside ``[0, 1]`` and ``inf`` give a finite loss with a zero gradient there; targets
+      outside ``[0, 1]`` are used as given (the loss can then be negative).
+
     Examples:
       >>> import numpy as np, jaxloss
       >>> loss = jaxloss.binary_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
@@ -161,6 +167,14 @@ def categorical_crossentropy(
 
     Raises:
       ValueError: different shapes; an option out of range; ``axis`` out of range.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. The probabilities (``from_logits=False``) are renormalised to sum to 1 along the class
+      axis and clipped to ``[1e-7, 1 - 1e-7]`` (Keras), so rows that do not sum to 1 are not an
+      error; targets are not checked to be one-hot or to sum to 1 and weight the log-probabilities
+      as given (a negative target can make the loss negative). With logits, ``-inf`` on a class
+      whose target is 0 is exact.
 
     Examples:
       >>> import numpy as np, jaxloss
@@ -261,6 +275,12 @@ def sparse_categorical_crossentropy(
     Notes:
       A label outside ``[0, num_classes)`` that is not ``ignore_class`` gives ``NaN`` for that
       element only (Keras silently returns 0 there).
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. A label outside ``[0, C)`` makes that sample's loss NaN; the other samples are exact. A
+      sample whose label is ``ignore_class`` (never out of range) costs 0 with a zero gradient even
+      if its ``y_pred`` is NaN. Probabilities are renormalised and clipped as in
+      :func:`categorical_crossentropy`.
 
     Examples:
       >>> import numpy as np, jaxloss
@@ -382,6 +402,10 @@ def categorical_generalized_cross_entropy(
       Below ``p = 1e-7`` the power is replaced by its chord (``p * 1e-7 ** (q - 1)``), so the value
       at ``p = 0`` is exactly ``1 / q`` and its gradient is finite. An out-of-range label gives
       ``NaN`` for its sample.
+
+      Bad values: Only the entry of the sample's label is read: NaN there makes that sample's loss
+      NaN; the other samples are exact. A label outside ``[0, C)`` makes that sample's loss NaN; the
+      other samples are exact. Probabilities are used as given (not renormalised).
 
     Examples:
       >>> import numpy as np, jaxloss

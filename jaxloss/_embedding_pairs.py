@@ -46,7 +46,8 @@ def _rowwise(distance: Any, x: jax.Array, y: jax.Array) -> jax.Array:
     if distance == "squared-L2":
         return sq
     pos = sq > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+    # `sq * 0` rather than 0 keeps a NaN distance NaN.
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), sq * 0.0)
 
 
 def _tuple_of(name: str, y_pred: Any, n: int, what: str) -> tuple[jax.Array, ...]:
@@ -95,6 +96,10 @@ def triplet_margin(
     Raises:
       TypeError: ``y_pred`` not a 3-tuple, or a bad option kind. ValueError: shapes or values.
 
+    Notes:
+      Bad values: NaN in a sample's embeddings makes that sample's loss NaN; the other samples are
+      exact. ``y_true`` is not read.
+
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
       >>> a = jnp.array([[0.0, 0.0], [1.0, 1.0]])
@@ -111,7 +116,11 @@ def triplet_margin(
     distance_metric = c.check_option(name, "distance_metric", distance_metric, ROW_DISTANCE)
     a, pos, neg = _tuple_of(name, y_pred, 3, "(anchor, positive, negative)")
     if distance_metric is None:
-        dist = lambda x, y: ops.pairwise_distance(x, y, p, eps)
+        # The kernel's zero-gradient guard at a zero norm would also map a NaN norm to 0; a NaN
+        # embedding must give a NaN loss, not a silent margin.
+        dist = lambda x, y: jnp.where(
+            jnp.isnan(jnp.sum(x - y, -1)), jnp.nan, ops.pairwise_distance(x, y, p, eps)
+        )
     else:
         dist = lambda x, y: _rowwise(distance_metric, x, y)
     d_pos, d_neg = dist(a, pos), dist(a, neg)
@@ -171,6 +180,10 @@ def cosine_embedding(
     Raises:
       TypeError: ``y_pred`` not a pair. ValueError: shapes that do not line up.
 
+    Notes:
+      Bad values: NaN in a sample's embeddings makes that sample's loss NaN; the other samples are
+      exact. A target other than +-1 (0, 2, NaN) costs 0, as in torch's formula.
+
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
       >>> x1 = jnp.array([[1.0, 0.0], [1.0, 0.0]])
@@ -225,6 +238,10 @@ def hinge_embedding(y_true: ArrayLike, y_pred: ArrayLike, margin: float = 1.0) -
 
     Raises:
       ValueError: shapes that do not broadcast.
+
+    Notes:
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. A target other than +-1 (NaN included) adds both terms, as in torch's formula.
 
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss

@@ -55,6 +55,13 @@ def binary_focal_crossentropy(
     Raises:
       ValueError: shapes that do not match; an option out of range.
 
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Probabilities (``from_logits=False``) outside ``[0, 1]`` are not an error: the
+      cross-entropy factor clips them to ``[1e-7, 1 - 1e-7]`` and the modulating factor ``(1 - p_t)
+      ** gamma`` uses them as given (a negative ``1 - p_t`` counts as 0), as Keras computes it.
+      Targets outside ``[0, 1]`` are used as given.
+
     Examples:
       >>> import numpy as np, jaxloss
       >>> y_true, y_pred = [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]
@@ -181,6 +188,14 @@ def categorical_focal_crossentropy(
     Raises:
       ValueError: different shapes; an option out of range; a per-class ``alpha`` of the wrong
         length.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. The probabilities (``from_logits=False``) are renormalised to sum to 1 along the class
+      axis and clipped to ``[1e-7, 1 - 1e-7]`` (Keras), so rows that do not sum to 1 are not an
+      error; targets are not checked to be one-hot or to sum to 1 and weight the log-probabilities
+      as given (a negative target can make the loss negative). With logits, ``-inf`` on a class
+      whose target is 0 is exact.
 
     Examples:
       >>> import numpy as np, jaxloss

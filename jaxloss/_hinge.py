@@ -40,6 +40,11 @@ def hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Notes:
       The gradient is 0 where the margin is met and ``-y_true / d`` elsewhere.
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. Labels in {0, 1} become -1/+1 only when every label of the call is 0 or 1 (Keras'
+      rule): one label outside {0, 1} (NaN included) leaves all labels as given, so it changes the
+      other samples' losses too.
     """
     y_true, y_pred = c.match_shapes("hinge", y_true, y_pred)
     y_true = _to_signed_labels(y_true)
@@ -68,6 +73,12 @@ def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Raises:
       ValueError: shapes that do not match or broadcast.
+
+    Notes:
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. Labels in {0, 1} become -1/+1 only when every label of the call is 0 or 1 (Keras'
+      rule): one label outside {0, 1} (NaN included) leaves all labels as given, so it changes the
+      other samples' losses too.
 
     Examples:
       >>> import jaxloss
@@ -105,6 +116,11 @@ def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Raises:
       ValueError: shapes that do not match or broadcast.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Targets are not checked to be one-hot: they weight the scores as given; an ``inf``
+      score gives NaN.
 
     Examples:
       >>> import jaxloss

@@ -52,6 +52,10 @@ def poisson(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Notes:
       A negative rate gives ``NaN`` (as in Keras); a rate of 0 is finite thanks to the 1e-7.
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. A negative rate gives NaN for that sample (as in Keras); negative or non-integer counts
+      are used as given.
     """
     y_true, y_pred = c.match_shapes("poisson", y_true, y_pred)
     return jnp.mean(y_pred - y_true * jnp.log(y_pred + _EPSILON), axis=-1)
@@ -81,6 +85,11 @@ def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Raises:
       ValueError: shapes that do not match or broadcast.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Both sides are clipped to ``[1e-7, 1]`` (Keras), not renormalised: negative values,
+      values above 1 and ``inf`` give a finite loss.
 
     Examples:
       >>> import numpy as np, jaxloss
@@ -171,6 +180,11 @@ def negative_log_likelihood(
     Notes:
       A label outside ``[0, K)`` that is not ``ignore_class`` gives ``NaN`` for that element only
       (torch raises an error on the host instead, which ``jit`` cannot do).
+
+      Bad values: Only the entry of the sample's label is read: NaN there makes that sample's loss
+      NaN; the other samples are exact. A label outside ``[0, C)`` makes that sample's loss NaN; the
+      other samples are exact. An ``ignore_class`` sample costs 0 with a zero gradient.
+      Log-probabilities are not checked to be normalised or <= 0.
     """
     name = "negative_log_likelihood"
     axis = c.check_option(name, "axis", axis, c.AXIS)
@@ -273,6 +287,9 @@ def gaussian_nll(
       As in torch, the variance is clamped at ``eps`` for the value but its gradient passes
       through the clamp unchanged. A negative variance is clamped too (torch raises an error on
       the host instead, which ``jit`` cannot do).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. A negative or zero variance is clamped at ``eps`` (torch raises on the host instead).
     """
     name = "gaussian_nll"
     full = c.check_option(name, "full", full, c.BOOL)
@@ -327,6 +344,10 @@ def poisson_nll(
     Raises:
       TypeError: an option of the wrong kind.
       ValueError: shapes that do not match, ``eps <= 0``.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Negative or non-integer counts are used as given (the loss can be negative).
 
     Examples:
       >>> import numpy as np, jaxloss
@@ -406,6 +427,10 @@ def log_kl_divergence(
 
     Notes:
       A negative target with ``log_target=False`` gives ``NaN`` (its log is undefined).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. A negative target with ``log_target=False`` gives NaN for that sample; distributions
+      are not checked to sum to 1.
     """
     name = "log_kl_divergence"
     log_target = c.check_option(name, "log_target", log_target, c.BOOL)
@@ -459,6 +484,10 @@ def generalized_kl_divergence(
     Raises:
       TypeError: an option of the wrong kind.
       ValueError: shapes that do not match.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. A negative target gives NaN for that sample (its log); the two sides need not sum to 1.
 
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss

@@ -107,6 +107,11 @@ def perceptron(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     Notes:
       The gradient is ``-y_true / d`` where the sign is wrong and 0 where it is right (at a score
       of exactly 0 it is 0).
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. Labels in {0, 1} become -1/+1 only when every label of the call is 0 or 1 (Keras'
+      rule): one label outside {0, 1} (NaN included) leaves all labels as given, so it changes the
+      other samples' losses too.
     """
     y_true, y_pred = c.match_shapes("perceptron", y_true, y_pred)
     return jnp.mean(jnp.maximum(-_signed(y_true) * y_pred, 0.0), axis=-1)
@@ -138,6 +143,12 @@ def soft_margin(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Raises:
       ValueError: shapes that do not match or broadcast.
+
+    Notes:
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. Labels in {0, 1} become -1/+1 only when every label of the call is 0 or 1 (Keras'
+      rule): one label outside {0, 1} (NaN included) leaves all labels as given, so it changes the
+      other samples' losses too.
 
     Examples:
       >>> import numpy as np, jaxloss
@@ -187,6 +198,9 @@ def multiclass_hinge(y_true: ArrayLike, y_pred: ArrayLike, margin: float = 1.0) 
     Notes:
       A label outside ``[0, K)`` gives ``NaN`` for that sample (optax's one-hot would silently score
       it against an all-zero target); other samples are unaffected.
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. A label outside ``[0, C)`` makes that sample's loss NaN; the other samples are exact.
     """
     margin = c.check_option("multiclass_hinge", "margin", margin, _MARGIN)
     y_true, y_pred = _scores_and_labels("multiclass_hinge", y_true, y_pred)
@@ -245,6 +259,9 @@ def multi_margin(
     Notes:
       The weight multiplies the powered violation, as torch computes it (torch's documentation
       puts it inside the power; the kernel does not). A label outside ``[0, K)`` gives ``NaN``.
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. A label outside ``[0, C)`` makes that sample's loss NaN; the other samples are exact.
     """
     p = c.check_option("multi_margin", "p", p, _POWER)
     margin = c.check_option("multi_margin", "margin", margin, _MARGIN)
@@ -296,6 +313,10 @@ def multilabel_soft_margin(
     Raises:
       TypeError: an option of the wrong kind.
       ValueError: shapes that do not match, ``class_weight`` without one value per class.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Targets outside ``[0, 1]`` are used as given (the loss is linear in them).
 
     Examples:
       >>> import numpy as np, jaxloss
@@ -352,6 +373,9 @@ def multilabel_margin(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
       A positive class listed twice counts twice (as in torch). An index outside ``[0, K)``
       before the first ``-1`` gives ``NaN`` for that sample. A row with no positive class (or
       with every class positive) has loss 0.
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. An index outside ``[0, C)`` before the first -1 makes that sample's loss NaN.
     """
     name = "multilabel_margin"
     y_pred = c.as_float(y_pred, loss=name, arg="y_pred")
@@ -408,6 +432,12 @@ def binary_sparsemax_loss(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Raises:
       ValueError: shapes that do not match or broadcast.
+
+    Notes:
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. Labels in {0, 1} become -1/+1 only when every label of the call is 0 or 1 (Keras'
+      rule): one label outside {0, 1} (NaN included) leaves all labels as given, so it changes the
+      other samples' losses too.
 
     Examples:
       >>> import jaxloss

@@ -58,8 +58,9 @@ class PairTerms(NamedTuple):
 
 
 def _safe_sqrt(x: jax.Array) -> jax.Array:
+    # 0 with a zero gradient at 0; `x * 0` rather than 0 keeps a NaN distance NaN.
     pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), x * 0.0)
 
 
 def _normalize(x: jax.Array) -> jax.Array:
@@ -294,6 +295,10 @@ def triplet_hard(
       the largest (what TFA's masked max/min give), so the mean of this function is TFA's loss;
       the class handle :class:`TripletHard` instead leaves such anchors out of the mean.
 
+      Bad values: NaN in one embedding makes the loss NaN for every anchor that meets it (all of
+      them in one batch), never a silent 0. Labels are only compared for equality: any integers,
+      negative ones too, are class ids.
+
     Examples:
       TensorFlow Addons' documented example (two samples of one class: no negatives):
 
@@ -377,6 +382,10 @@ def triplet_semihard(
       negatives uses the smallest distance of its row (TFA's fallback); the class handle masks it.
       The semi-hard negative is found by a sorted search, ``O(batch * ref * log ref)``, not with
       TFA's ``[batch, batch, batch]`` tensor.
+
+      Bad values: NaN in one embedding makes the loss NaN for every anchor that meets it (all of
+      them in one batch), never a silent 0. Labels are only compared for equality: any integers,
+      negative ones too, are class ids.
 
     Examples:
       TensorFlow Addons' documented example:
@@ -471,6 +480,10 @@ def contrastive(
       Every anchor has the same number of pairs, so the mean of this function is TFA's mean over
       the batch's pair distances.
 
+      Bad values: NaN in one embedding makes the loss NaN for every anchor that meets it (all of
+      them in one batch), never a silent 0. Labels are only compared for equality: any integers,
+      negative ones too, are class ids.
+
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
       >>> emb = jnp.array([[0.0, 0.0], [0.3, 0.4], [2.0, 0.0]])
@@ -547,6 +560,10 @@ def lifted_struct(
       TFA averages over all positive pairs of the batch; this is the mean per anchor, equal to
       TFA's when every anchor has as many positives. A pair without any negative has ``J = -inf``
       and costs 0.
+
+      Bad values: NaN in one embedding makes the loss NaN for every anchor that meets it (all of
+      them in one batch), never a silent 0. Labels are only compared for equality: any integers,
+      negative ones too, are class ids.
 
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
@@ -644,6 +661,11 @@ def npairs(
     Raises:
       TypeError, ValueError: as for :func:`triplet_hard`.
 
+    Notes:
+      Bad values: NaN in one embedding makes the loss NaN for every anchor that meets it (all of
+      them in one batch), never a silent 0. Labels are only compared for equality: any integers,
+      negative ones too, are class ids.
+
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
       >>> anchors = jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]) / 10
@@ -699,6 +721,11 @@ def npairs_multilabel(
 
     Raises:
       TypeError, ValueError: as for :func:`npairs`.
+
+    Notes:
+      Bad values: NaN in one embedding makes the loss NaN for every anchor that meets it (all of
+      them in one batch), never a silent 0. Multi-hot entries are used as affinity weights as given
+      (not checked to be 0 or 1).
 
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
@@ -781,6 +808,10 @@ def ntxent(
       :func:`jaxloss.ops.metric_learning.ntxent`); the mean of this function equals it when every
       anchor has as many positives (e.g. two views per sample).
 
+      Bad values: NaN in one embedding makes the loss NaN for every anchor that meets it (all of
+      them in one batch), never a silent 0. Labels are only compared for equality: any integers,
+      negative ones too, are class ids.
+
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss
       >>> emb = jnp.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]])
@@ -850,6 +881,13 @@ def circle(
 
     Raises:
       TypeError: non-integer labels. ValueError: shapes that do not line up.
+
+    Notes:
+      Bad values: NaN in one embedding makes the loss NaN for every anchor that meets it (all of
+      them in one batch), never a silent 0. Labels are only compared for equality: any integers,
+      negative ones too, are class ids. Embeddings are taken as L2-normalised and not normalised
+      again: with larger norms the similarities leave ``[-1, 1]`` and the loss grows quadratically,
+      exact in float32 (eagerly and under ``jit``) while it fits the dtype.
 
     Examples:
       >>> import jax.numpy as jnp, numpy as np, jaxloss

@@ -127,6 +127,10 @@ def weighted_kappa(
     Notes:
       An empty batch, or one where the chance term is 0 (all targets and predictions on one
       level), gives ``log(epsilon)``: TFA's ``div_no_nan``.
+
+      Bad values: One ratio over the whole batch: NaN anywhere makes the loss NaN. Targets and
+      predictions are not checked to be distributions (rows are used as given). An empty batch gives
+      ``log(epsilon)``.
     """
     weightage = c.check_option("weighted_kappa", "weightage", weightage, WEIGHTAGE)
     epsilon = c.check_option("weighted_kappa", "epsilon", epsilon, c.NON_NEGATIVE)

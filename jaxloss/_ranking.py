@@ -94,6 +94,9 @@ def ranking_softmax(
 
     Notes:
       A list with no valid item, or with all labels 0, has loss 0 (and a zero gradient).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Labels are used as weights as given (negative ones too).
     """
     y_true, y_pred, valid = _lists("ranking_softmax", y_true, y_pred, where)
     top = lax.stop_gradient(jnp.max(jnp.where(valid, y_pred, -jnp.inf), axis=-1, keepdims=True))
@@ -163,6 +166,9 @@ def list_mle(y_true: ArrayLike, y_pred: ArrayLike, where: ArrayLike | None = Non
     Notes:
       Ties are broken by position (a stable sort), not at random as in some implementations.
       A list with at most one valid item has loss 0.
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. A NaN relevance label is not loud: it only changes the sort order.
     """
     y_true, y_pred, valid = _lists("list_mle", y_true, y_pred, where)
     # Invalid items sort last, so each valid item's tail holds only valid items and the fill.
@@ -224,6 +230,10 @@ def pairwise_hinge(
     Notes:
       A list without an ordered pair (all labels equal, or fewer than two valid items) has loss 0
       and is left out of the class handle's mean.
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. A NaN relevance label takes its item out of every pair (comparisons with NaN are
+      false); a list left without pairs costs 0.
     """
     margin = c.check_option("pairwise_hinge", "margin", margin, c.NON_NEGATIVE)
     return _pairwise("pairwise_hinge", y_true, y_pred, where, lambda d: jax.nn.relu(margin - d))
@@ -253,6 +263,10 @@ def pairwise_logistic(
 
     Notes:
       A list without an ordered pair has loss 0 and is left out of the class handle's mean.
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. A NaN relevance label takes its item out of every pair (comparisons with NaN are
+      false); a list left without pairs costs 0.
     """
     return _pairwise("pairwise_logistic", y_true, y_pred, where, lambda d: jax.nn.softplus(-d))
 
@@ -282,6 +296,9 @@ def margin_ranking(y_true: ArrayLike, y_pred: ArrayLike, margin: float = 0.0) ->
 
     Notes:
       ``y_true`` values other than +-1 scale the score gap as in torch (no check).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. ``y_true`` values other than +-1 scale the score gap (no check).
     """
     margin = c.check_option("margin_ranking", "margin", margin, c.FINITE)
     y_pred = c.as_float(y_pred, loss="margin_ranking", arg="y_pred")

@@ -48,6 +48,9 @@ def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Notes:
       Non-finite inputs propagate (inf error gives inf; NaN gives NaN).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Values are used as given, not clipped: an ``inf`` error gives ``inf``.
     """
     y_true, y_pred = c.match_shapes("mean_squared_error", y_true, y_pred)
     return jnp.mean(jnp.square(y_pred - y_true), axis=-1)
@@ -94,6 +97,9 @@ def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Notes:
       The gradient at zero error is 0 (``sign(0)``).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Values are used as given, not clipped: an ``inf`` error gives ``inf``.
     """
     y_true, y_pred = c.match_shapes("mean_absolute_error", y_true, y_pred)
     return jnp.mean(jnp.abs(y_pred - y_true), axis=-1)
@@ -132,6 +138,10 @@ def mean_absolute_percentage_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.
     Notes:
       ``y_true == 0`` is floored to ``1e-7`` as in Keras: the loss is large (1e9 * |y_pred|) but
       finite, and so is its gradient.
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. ``|y_true|`` below ``1e-7`` is floored there (Keras): a zero target gives a large,
+      finite loss.
     """
     y_true, y_pred = c.match_shapes("mean_absolute_percentage_error", y_true, y_pred)
     ratio = jnp.abs(y_true - y_pred) / jnp.maximum(jnp.abs(y_true), EPSILON)
@@ -172,6 +182,10 @@ def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.
     Notes:
       Negative values are floored at ``1e-7`` (as in Keras), so negative inputs give a finite loss
       and a zero gradient with respect to the floored entries.
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Negative values on either side are floored (Keras): they cost as about 0 would, with a
+      zero gradient.
     """
     y_true, y_pred = c.match_shapes("mean_squared_logarithmic_error", y_true, y_pred)
     log_pred = jnp.log1p(jnp.maximum(y_pred, EPSILON))
@@ -219,6 +233,9 @@ def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, axis: int = -1) -> j
 
     Notes:
       A zero vector on either side gives 0 (not NaN) and a finite gradient.
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. ``inf`` gives NaN (``inf / inf``); a zero vector gives 0.
     """
     axis = c.check_option("cosine_similarity", "axis", axis, c.AXIS)
     y_true, y_pred = c.match_shapes("cosine_similarity", y_true, y_pred)
@@ -266,6 +283,9 @@ def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0) -> jax.Array
 
     Notes:
       Linear growth keeps gradients bounded by ``delta`` even for huge errors.
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Values are used as given, not clipped: an ``inf`` error gives ``inf``.
     """
     delta = c.check_option("huber", "delta", delta, c.POSITIVE)
     y_true, y_pred = c.match_shapes("huber", y_true, y_pred)
@@ -323,6 +343,9 @@ def log_cosh(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     Notes:
       Behaves like ``x^2 / 2`` for small errors and ``|x| - log 2`` for large ones; the gradient
       is ``tanh(x)``, bounded by 1.
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Values are used as given, not clipped: an ``inf`` error gives ``inf``.
     """
     y_true, y_pred = c.match_shapes("log_cosh", y_true, y_pred)
     x = jnp.abs(y_pred - y_true)
@@ -370,6 +393,10 @@ def smooth_l1(y_true: ArrayLike, y_pred: ArrayLike, beta: float = 1.0) -> jax.Ar
       TypeError: a non-numeric ``beta``.
       ValueError: a negative ``beta``, shapes that do not match.
 
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Values are used as given, not clipped: an ``inf`` error gives ``inf``.
+
     Examples:
       >>> import jaxloss
       >>> print(jaxloss.smooth_l1([[0.0, 0.0]], [[0.5, 3.0]]))  # (0.125 + 2.5) / 2
@@ -413,6 +440,10 @@ def pinball_loss(y_true: ArrayLike, y_pred: ArrayLike, tau: float = 0.5) -> jax.
     Raises:
       TypeError: a non-numeric ``tau``.
       ValueError: ``tau`` outside ``[0, 1]``, shapes that do not match.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Values are used as given, not clipped: an ``inf`` error gives ``inf``.
 
     Examples:
       >>> import jaxloss
@@ -464,6 +495,10 @@ def cosine_distance(
     Raises:
       TypeError: an option of the wrong kind.
       ValueError: a negative ``epsilon``, shapes that do not match.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. ``inf`` gives NaN (``inf / inf``); a zero vector gives 1.
 
     Examples:
       >>> import jaxloss

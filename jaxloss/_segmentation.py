@@ -88,6 +88,12 @@ def dice(
     Notes:
       Two empty masks give 1, as in Keras (no overlap to reward; the epsilon keeps the ratio
       finite, so the gradient is finite too).
+
+      Bad values: With the default ``axis=None`` (one ratio over the batch) NaN anywhere makes the
+      loss NaN; with per-sample axes (``axis=(1, 2, 3)``) NaN in a sample's inputs makes that
+      sample's loss NaN and the other samples are exact. Masks and probabilities outside ``[0, 1]``
+      are not clipped, so the loss can leave ``[0, 1]``; ``inf`` gives NaN. An empty batch is two
+      empty masks: 1.
     """
     axis = c.check_option("dice", "axis", axis, c.AXES)
     return _dice_ratio(*_overlap_sums("dice", y_true, y_pred, axis))
@@ -168,6 +174,12 @@ def tversky(
 
     Notes:
       Two empty masks give 1 (no true positives); the epsilon keeps the ratio finite.
+
+      Bad values: With the default ``axis=None`` (one ratio over the batch) NaN anywhere makes the
+      loss NaN; with per-sample axes (``axis=(1, 2, 3)``) NaN in a sample's inputs makes that
+      sample's loss NaN and the other samples are exact. Masks and probabilities outside ``[0, 1]``
+      are not clipped, so the loss can leave ``[0, 1]``; ``inf`` gives NaN. An empty batch is two
+      empty masks: 1.
     """
     alpha = c.check_option("tversky", "alpha", alpha, c.NON_NEGATIVE)
     beta = c.check_option("tversky", "beta", beta, c.NON_NEGATIVE)
@@ -472,6 +484,10 @@ def generalized_dice(
     Notes:
       A class absent from the batch gets the largest weight (``1 / 1e-7`` before rescaling);
       its Dice term is ``1 - smooth / (P / 2 + smooth)``, which pushes its probabilities to 0.
+
+      Bad values: One ratio over the batch: NaN anywhere makes the loss NaN. Masks and probabilities
+      outside ``[0, 1]`` and probabilities that do not sum to 1 are used as given (not clipped or
+      renormalised); ``inf`` gives NaN. An empty batch gives 0.
     """
     smooth = c.check_option("generalized_dice", "smooth", smooth, c.NON_NEGATIVE)
     from_logits = c.check_option("generalized_dice", "from_logits", from_logits, c.BOOL)
@@ -561,6 +577,11 @@ def binary_dice(
 
     Notes:
       With ``smooth=0``, two empty masks give 0 (0/0 is taken as a perfect match).
+
+      Bad values: With the default ``axis=None`` (one ratio over the batch) NaN anywhere makes the
+      loss NaN; with per-sample axes (``axis=(1, 2, 3)``) NaN in a sample's inputs makes that
+      sample's loss NaN and the other samples are exact. Masks and probabilities outside ``[0, 1]``
+      are not clipped, so the loss can leave ``[0, 1]``; ``inf`` gives NaN. An empty batch gives 0.
     """
     smooth = c.check_option("binary_dice", "smooth", smooth, c.NON_NEGATIVE)
     from_logits = c.check_option("binary_dice", "from_logits", from_logits, c.BOOL)

@@ -101,6 +101,9 @@ def sparsemax_loss(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
 
     Notes:
       Targets off the simplex are not projected; the loss is then not guaranteed to be >= 0.
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Targets off the simplex are used as given (the loss can be negative).
     """
     y_true, y_pred = _prepare("sparsemax_loss", y_true, y_pred)
     return _gini_loss(y_true, y_pred)
@@ -143,6 +146,10 @@ def fenchel_young_loss(
     Raises:
       TypeError: a ``regularizer`` that is neither a string nor callable.
       ValueError: an unknown regulariser name, shapes that do not match.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. A negative target gives NaN for that sample; targets need not sum to 1.
 
     Examples:
       >>> import jax, numpy as np, jaxloss
@@ -206,6 +213,10 @@ def poly1_crossentropy(
     Raises:
       TypeError: a non-numeric option.
       ValueError: shapes that do not match, a bad ``axis``, a non-finite ``epsilon``.
+
+    Notes:
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Targets are not checked to be one-hot or to sum to 1 (used as given).
 
     Examples:
       >>> import numpy as np, jaxloss

@@ -159,6 +159,10 @@ def sequence_loss(
     Notes:
       A zero total weight gives 0 (TFA's ``div_no_nan``). Out-of-range targets follow
       :func:`jaxloss.ops.sparse_softmax_cross_entropy`.
+
+      Bad values: Averaged over the batch by default, so NaN anywhere makes the loss NaN (per
+      sequence with ``average_across_batch=False``). A target outside ``[0, C)`` makes its
+      position's loss NaN, so the loss is NaN.
     """
     modes = _check_modes(
         "sequence_loss",
@@ -283,12 +287,17 @@ def _crf_score(
 ) -> jax.Array:
     """The unnormalised score of ``tags``: unary terms plus transitions inside each length."""
     valid = jnp.arange(potentials.shape[1])[None, :] < lengths[:, None]
-    tags = jnp.clip(tags, 0, potentials.shape[-1] - 1)
+    num_tags = potentials.shape[-1]
+    # A tag out of [0, C) inside the length makes that sequence's score NaN (loud), as an
+    # out-of-range sparse label does; clipping keeps the gathers in bounds for the others.
+    outside = jnp.any(valid & ((tags < 0) | (tags >= num_tags)), axis=1)
+    tags = jnp.clip(tags, 0, num_tags - 1)
     unary = jnp.take_along_axis(potentials, tags[..., None], axis=-1)[..., 0]
     pair = transitions[tags[:, :-1], tags[:, 1:]]
-    return jnp.sum(jnp.where(valid, unary, 0.0), axis=1) + jnp.sum(
+    score = jnp.sum(jnp.where(valid, unary, 0.0), axis=1) + jnp.sum(
         jnp.where(valid[:, 1:], pair, 0.0), axis=1
     )
+    return jnp.where(outside, jnp.nan, score)
 
 
 def crf_log_likelihood(
@@ -447,6 +456,11 @@ def linear_chain_crf(
     Raises:
       TypeError: float tags or lengths, non-numeric inputs.
       ValueError: shapes that do not match; transitions missing or given twice.
+
+    Notes:
+      Bad values: NaN in a sample's potentials makes that sample's loss NaN; the other samples are
+      exact (NaN in the shared ``transitions`` reaches every sample). A tag outside ``[0, C)``
+      within a sequence's length makes that sequence's loss NaN; tags past the length are not read.
 
     Examples:
       >>> import jax.numpy as jnp

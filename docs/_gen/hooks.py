@@ -716,6 +716,8 @@ def _concept_snippets(site: Site) -> None:
     else:
         site.snippets["partial-sums"] = ""
 
+    site.snippets["bad-values"] = _bad_values_table(site)
+
     pairs = []
     by_name = {n.name: n for n in names}
     for n in names:
@@ -731,6 +733,23 @@ def _concept_snippets(site: Site) -> None:
         site.snippets["forward-mode"] = "\n".join(rows)
     else:
         site.snippets["forward-mode"] = "No separately named variants exist in this version."
+
+
+def _bad_values_table(site: Site) -> str:
+    """One row per registered loss: what it does with the value problems jit cannot refuse."""
+    rows = ["| loss | family | bad values |", "|---|---|---|"]
+    for fam, entries in site.families.items():
+        for e in entries:
+            fn = e.function.__name__
+            found = text.bad_values(inspect.getdoc(e.function))
+            context = [e.function.__module__, "jaxloss.ops", "jaxloss"]
+            resolve = lambda t, c=context: text.resolve(t, c)
+            shown = text.convert_roles(found, resolve) if found else ""
+            rows.append(
+                f"| {ref('jaxloss.' + fn, fn)} | [{_title(fam)}](../catalogue/{fam}.md) | "
+                f"{_cell(shown) or 'see its docstring'} |"
+            )
+    return "\n".join(rows)
 
 
 def _params(fn: Any) -> set[str]:

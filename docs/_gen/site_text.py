@@ -62,3 +62,12 @@ def resolve(target: str, context: list[str]) -> str | None:
         if identifier in KNOWN:
             return identifier
     return None
+
+
+BAD_VALUES = re.compile(r"^\s*Bad values:\s*(.*?)(?:\n\s*\n|\Z)", re.S | re.M)
+
+
+def bad_values(doc: str | None) -> str | None:
+    """The ``Bad values:`` paragraph of a loss's docstring (its Notes), joined on one line."""
+    match = BAD_VALUES.search(doc or "")
+    return " ".join(match.group(1).split()) if match else None
