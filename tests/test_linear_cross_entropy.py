@@ -720,6 +720,21 @@ FEATURE_CASES = {
         "token_block_size": 5,
     },
     "in-forward-vh-aux": {"strategy": "in_forward", "weight_layout": "vh", "return_aux": True},
+    "in-forward-shared-cotangent": {
+        "strategy": "in_forward",
+        "shared_cotangent": True,
+        "token_weights": True,
+        "label_smoothing": 0.1,
+        "label_smoothing_style": "others",
+        "z_loss": 1e-3,
+        "logit_soft_cap": 2.0,
+        "bias": True,
+        "ignore_index": IGNORE,
+        "weight_layout": "vh",
+        "return_aux": True,
+        "token_block_size": 4,
+        "block_size": 8,
+    },
     "jvp-twin-everything": {
         "jvp": True,
         "return_aux": True,
@@ -739,17 +754,20 @@ FEATURE_CASES = {
 def test_head_features_match_float64_unfused_head(case):
     options = dict(FEATURE_CASES[case])
     use_bias, use_tw = options.pop("bias", False), options.pop("token_weights", False)
+    # A cotangent shared by every token and none on the auxiliary outputs: in_forward's fast path.
+    shared = options.pop("shared_cotangent", False)
     fn = ops.linear_cross_entropy_jvp if options.pop("jvp", False) else ops.linear_cross_entropy
     aux = options.get("return_aux", False)
-    in_forward = options.get("strategy") == "in_forward"
     hidden, weight, bias, labels = _inputs(seed=40, ignore_frac=_ignore_frac(options))
     hidden = 2.0 * hidden  # logits of a few units, so that a soft cap of 1.5-3 matters
     if options.get("weight_layout") == "vh":
         weight = np.ascontiguousarray(weight.T)
     rng = np.random.default_rng(41)
     tw = rng.uniform(0.0, 2.0, size=N).astype(np.float32)
-    g = np.full(N, 0.5, np.float32) if in_forward else rng.uniform(0.5, 1.5, N).astype(np.float32)
+    g = rng.uniform(0.5, 1.5, N).astype(np.float32)
     g_lse, g_lp = rng.normal(size=(2, N)).astype(np.float32)
+    if shared:
+        g, g_lse, g_lp = np.full(N, 0.5, np.float32), 0.0 * g_lse, 0.0 * g_lp
 
     @jax.jit
     def go(h, w, b, t):
@@ -774,15 +792,14 @@ def test_head_features_match_float64_unfused_head(case):
     ref_kw = {k: v for k, v in options.items() if k in _NP_HEAD_OPTIONS}
     if use_tw:
         ref_kw["token_weights"] = tw
-    aux_grads = aux and not in_forward  # in_forward's auxiliary outputs carry no gradient
     rloss, raux, rgrads = np_head(
         hidden,
         weight,
         bias if use_bias else None,
         labels,
         g,
-        g_lse if aux_grads else None,
-        g_lp if aux_grads else None,
+        g_lse if aux else None,
+        g_lp if aux else None,
         **ref_kw,
     )
     tol = {"rtol": 2e-5, "atol": 2e-6}
@@ -808,25 +825,35 @@ _NP_HEAD_OPTIONS = (
 )
 
 
-def test_in_forward_needs_one_cotangent_per_token_else_weight_gradient_is_nan():
-    hidden, weight, _, labels = _inputs(seed=42, ignore_frac=0.3)
-    g = np.linspace(0.5, 1.5, N).astype(np.float32)
+@pytest.mark.parametrize("block_size", [None, 8], ids=["one-block", "ragged-blocks"])
+def test_in_forward_is_exact_for_every_cotangent(block_size):
+    """Its forward's gradients serve a cotangent shared by every contributing token; any other
+    cotangent (per-token weights applied outside, the auxiliary outputs) takes the recomputing
+    backward. One compiled program, both kinds of cotangent, float64 reference for each."""
+    hidden, weight, bias, labels = _inputs(seed=42, ignore_frac=0.3)
+    ref_kw = {"ignore_index": IGNORE, "z_loss": 1e-3}
+    kw = {**ref_kw, "return_aux": True, "block_size": block_size}
 
-    def grads(strategy, g):
-        f = lambda h, w: ops.linear_cross_entropy(
-            h, w, labels, ignore_index=IGNORE, strategy=strategy
-        )
-        return jax.vjp(f, hidden, weight)[1](jnp.asarray(g))
+    @jax.jit
+    def grads(g, g_lse):
+        def f(h, w, b):
+            loss, aux = ops.linear_cross_entropy(h, w, labels, bias=b, strategy="in_forward", **kw)
+            return jnp.sum(loss * g) + jnp.sum(aux.lse * g_lse)
 
-    dh, dw = grads("in_forward", g)
-    _, _, (rdh, rdw, _, _) = np_head(hidden, weight, None, labels, g, ignore_index=IGNORE)
-    np.testing.assert_allclose(dh, rdh, rtol=2e-5, atol=2e-6)  # per-token: exact for any g
-    assert np.isnan(dw).all()
-    # Only the contributing tokens must agree: ignored ones may carry any cotangent.
-    g2 = np.where(labels == IGNORE, 7.0, 0.25).astype(np.float32)
-    _, dw = grads("in_forward", g2)
-    _, _, (_, rdw, _, _) = np_head(hidden, weight, None, labels, g2, ignore_index=IGNORE)
-    np.testing.assert_allclose(dw, rdw, rtol=2e-5, atol=2e-6)
+        return jax.grad(f, argnums=(0, 1, 2))(hidden, weight, bias)
+
+    rng = np.random.default_rng(43)
+    zeros = np.zeros(N, np.float32)
+    cases = {
+        "shared": (np.where(labels == IGNORE, 7.0, 0.25).astype(np.float32), zeros),
+        "per-token": (np.linspace(0.5, 1.5, N).astype(np.float32), zeros),
+        "aux": (np.full(N, 0.25, np.float32), rng.normal(size=N).astype(np.float32)),
+    }
+    for name, (g, g_lse) in cases.items():
+        got = grads(jnp.asarray(g), jnp.asarray(g_lse))
+        _, _, want = np_head(hidden, weight, bias, labels, g, g_lse, None, **ref_kw)
+        for x, y, arg in zip(got, want, ("hidden", "weight", "bias"), strict=False):
+            np.testing.assert_allclose(x, y, rtol=2e-5, atol=2e-6, err_msg=f"{name} d_{arg}")
 
 
 def test_uniform_smoothing_matches_optax_and_others_has_zero_minimum():

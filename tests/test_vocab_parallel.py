@@ -204,10 +204,19 @@ LINEAR_CASES = {
     },
     "in-forward": {
         "strategy": "in_forward",
+        "shared_cotangent": True,
         "ignore_index": IGNORE,
         "z_loss": 1e-3,
         "bias": True,
         "token_block_size": 3,
+    },
+    "in-forward-per-token-cotangents": {
+        "strategy": "in_forward",
+        "ignore_index": IGNORE,
+        "return_aux": True,
+        "weight_layout": "vh",
+        "bias": True,
+        "block_size": 4,  # 6 classes per shard: the last block overlaps the one before
     },
 }
 
@@ -216,6 +225,7 @@ LINEAR_CASES = {
 def _linear_program(mesh, case):
     options = dict(LINEAR_CASES[case])
     use_bias, use_tw = options.pop("bias", False), options.pop("token_weights", False)
+    options.pop("shared_cotangent", None)
     aux = options.get("return_aux", False)
     vh = options.get("weight_layout") == "vh"
 
@@ -256,8 +266,8 @@ def _linear_program(mesh, case):
 def test_linear_value_aux_and_gradients_equal_the_whole_vocabulary(mesh, case):
     fn, options, use_bias, use_tw = _linear_program(mesh, case)
     rng, labels, g = _data(4, ignore="ignore_index" in options)
-    if options.get("strategy") == "in_forward":
-        g = np.full(N, 0.25, np.float32)  # a mean: one cotangent for every token
+    if LINEAR_CASES[case].get("shared_cotangent"):
+        g = np.full(N, 0.25, np.float32)  # a mean: in_forward's fast path
     vh = options.get("weight_layout") == "vh"
     hidden = rng.normal(size=(N, D)).astype(np.float32)
     weight = rng.normal(size=(V, D) if vh else (D, V)).astype(np.float32)

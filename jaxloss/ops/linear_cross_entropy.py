@@ -268,8 +268,12 @@ def _block_stats(z, labels_local, start, size, carry, o: _Options):
         # Strictly greater: on ties the earlier block keeps the argmax, like jnp.argmax.
         idx = jnp.where(bmax > m, barg, idx)
     m, s = online_lse_step(m, s, bmax, lambda sh: jnp.sum(jnp.exp(z - sh[:, None]), axis=1))
-    cols = start + lax.broadcasted_iota(labels_local.dtype, (1, size), 1)
-    tgt = tgt + jnp.sum(jnp.where(cols == labels_local[:, None], z, jnp.zeros((), acc)), axis=1)
+    # The label's logit by a gather (clamped, masked to the labels inside this block): a
+    # compare-and-sum would be one more pass over the block, and XLA:CPU materialises its select.
+    inside = (labels_local >= start) & (labels_local < start + size)
+    col = jnp.clip(labels_local - start, 0, size - 1)
+    picked = jnp.take_along_axis(z, col[:, None].astype(jnp.int32), axis=1)[:, 0]
+    tgt = tgt + jnp.where(inside, picked, jnp.zeros((), acc))
     if o.flat:
         tot = tot + jnp.sum(z, axis=1)
     return m, s, tgt, tot, idx
@@ -364,8 +368,15 @@ def _dweight_block(h_t, dz_op, o: _Options, acc):
     return _mm(dz_op, h_t, (0, 1), acc)  # [size, D]
 
 
-def _backward(hidden, weight, bias, labels, lse, coefs, o: _Options):
-    """``(d_hidden, d_weight, d_bias)`` recomputing each block's logits (4 matmuls in all)."""
+def _backward(hidden, weight, bias, labels, lse, coefs, o: _Options, init=None, blocks=None):
+    """``(d_hidden, d_weight, d_bias)`` recomputing each block's logits (4 matmuls in all).
+
+    ``init`` (optional): the starting ``(d_hidden, d_weight, d_bias)``, whose memory the result
+    takes over; ``blocks`` (optional, traced): how many vocabulary blocks to run, 0 to return
+    ``init`` as it is. Then the loop is a ``while`` with that trip count, the last block is
+    clamped to end at the vocabulary's end, and the columns it shares with the previous block are
+    masked out (nothing counted twice).
+    """
     n, local_v = hidden.shape[0], _local_vocab(weight, o)
     acc = lse.dtype
     op = jnp.result_type(hidden.dtype, weight.dtype)
@@ -378,40 +389,65 @@ def _backward(hidden, weight, bias, labels, lse, coefs, o: _Options):
     # faster on CPU than contracting both operands over their leading (token) axis.
     h_t = jnp.transpose(h_op)
     w_axis = 1 if o.layout == "hv" else 0
+    contract = (1, 1) if o.layout == "hv" else (1, 0)
 
-    def grad_block(carry, start, size):
+    def grad_block(carry, start, size, fresh=None):
         d_hidden, d_weight, d_bias = carry
         w_blk = _weight_block(weight, start, size, o)
         z_raw = _raw_logits(h_op, w_blk, bias, start, size, o, acc)
         dz = _dz(z_raw, labels_local, start, size, lse, coefs, keep, o)
+        if fresh is not None:
+            dz = jnp.where(fresh, dz, jnp.zeros((), acc))
         dz_op = dz.astype(op)
-        contract = (1, 1) if o.layout == "hv" else (1, 0)
         d_hidden = d_hidden + _mm(dz_op, w_blk.astype(op), contract, acc)
         dw_blk = _dweight_block(h_t, dz_op, o, acc).astype(weight.dtype)
+        if fresh is not None:
+            old = lax.dynamic_slice_in_dim(d_weight, start, size, axis=w_axis)
+            dw_blk = jnp.where(fresh if o.layout == "hv" else fresh.T, dw_blk, old)
         d_weight = lax.dynamic_update_slice_in_dim(d_weight, dw_blk, start, axis=w_axis)
         if d_bias is not None:
             db_blk = jnp.sum(dz, axis=0).astype(d_bias.dtype)
+            if fresh is not None:
+                old = lax.dynamic_slice_in_dim(d_bias, start, size, axis=0)
+                db_blk = jnp.where(fresh[0], db_blk, old)
             d_bias = lax.dynamic_update_slice_in_dim(d_bias, db_blk, start, axis=0)
         return d_hidden, d_weight, d_bias
 
-    init = (
-        jnp.zeros((n, hidden.shape[1]), acc),
-        jnp.zeros(weight.shape, weight.dtype),
-        None if bias is None else jnp.zeros(bias.shape, bias.dtype),
-    )
+    if init is None:
+        init = (
+            jnp.zeros((n, hidden.shape[1]), acc),
+            jnp.zeros(weight.shape, weight.dtype),
+            None if bias is None else jnp.zeros(bias.shape, bias.dtype),
+        )
     refs = (hidden, weight, bias, labels, lse, *coefs)
     init = tuple(None if x is None else vary_like(x, *refs) for x in init)
-    d_hidden, d_weight, d_bias = _scan_blocks(grad_block, init, local_v, o.block)
+    if blocks is None:
+        d_hidden, d_weight, d_bias = _scan_blocks(grad_block, init, local_v, o.block)
+    else:
+        size = o.block
+        ragged = local_v % size != 0
+
+        def body(j, carry):
+            nominal = j * size
+            start = jnp.minimum(nominal, local_v - size)
+            fresh = None
+            if ragged:
+                fresh = start + lax.broadcasted_iota(jnp.int32, (1, size), 1) >= nominal
+            return grad_block(carry, start, size, fresh)
+
+        d_hidden, d_weight, d_bias = lax.fori_loop(0, blocks, body, init)
     return d_hidden.astype(hidden.dtype), d_weight, d_bias
 
 
 def _forward_with_grads(hidden, weight, bias, labels, tw, o: _Options):
     """The forward plus the gradients for a unit cotangent, one chunk of tokens at a time.
 
-    Each chunk's logits cover this device's whole vocabulary slice, so the chunk's ``lse`` is
-    known before its softmax is needed: ``dz``, ``d_hidden`` and the chunk's share of
-    ``d_weight`` follow at once, 3 matmuls in all instead of 4. Returns
-    ``(loss, unweighted, lse, aux, (d_hidden, d_weight, d_bias))``.
+    Each chunk's logits ``[chunk, V_local]`` are computed in one matmul and kept, so the chunk's
+    ``lse`` is known before its softmax is needed. A second loop, over vocabulary blocks, forms
+    each block of ``dz`` from the kept logits in one fused pass and feeds it to both gradient
+    matmuls: ``d_hidden += dz_blk @ W_blk^T`` and ``d_weight[blk] += hidden_chunk^T @ dz_blk``,
+    the latter updated in place (a block-sized temporary, never a weight-sized one). 3 matmuls in
+    all instead of 4. Returns ``(loss, unweighted, lse, aux, (d_hidden, d_weight, d_bias))``.
     """
     n = hidden.shape[0]
     local_v = _local_vocab(weight, o)
@@ -419,28 +455,45 @@ def _forward_with_grads(hidden, weight, bias, labels, tw, o: _Options):
     acc = compute_dtype(op)
     offset, _ = vocab_slice(o.vaxis, local_v)
     h_op = hidden.astype(op)
-    w_op = weight.astype(op)
+    w_axis = 1 if o.layout == "hv" else 0
     contract = (1, 1) if o.layout == "hv" else (1, 0)
 
-    def chunk(t0, size, carry):
+    def chunk(carry, t0, size):
         d_weight, d_bias = carry
         h = lax.dynamic_slice_in_dim(h_op, t0, size, axis=0)
         y = lax.dynamic_slice_in_dim(labels, t0, size, axis=0)
         w = None if tw is None else lax.dynamic_slice_in_dim(tw, t0, size, axis=0)
         y_local = y - offset
-        z_raw = _raw_logits(h, w_op, bias, 0, local_v, o, acc)
-        z = _cap(z_raw, o.cap)
-        stats = _block_stats(z, y_local, 0, local_v, _init_stats(size, acc, (h, y_local)), o)
+        init = _init_stats(size, acc, (h, y_local))
+        z_raw = _raw_logits(h, weight.astype(op), bias, 0, local_v, o, acc)
+        stats = _block_stats(_cap(z_raw, o.cap), y_local, 0, local_v, init, o)
         loss, unweighted, lse, aux = _finish(stats, y, w, offset, o, acc)
         coefs = _coefficients(y, w, lse, jnp.ones((size,), acc), None, None, o)
         _, ignored, _ = _token_masks(y, w, o)
         keep = None if ignored is None else ~ignored[:, None]
-        dz = _dz(z_raw, y_local, 0, local_v, lse, coefs, keep, o)
-        dz_op = dz.astype(op)
-        d_h = _mm(dz_op, w_op, contract, acc)
-        d_weight = d_weight + _dweight_block(jnp.transpose(h), dz_op, o, acc)
-        if d_bias is not None:
-            d_bias = d_bias + jnp.sum(dz, axis=0)
+        # [D, chunk] once per chunk: the weight-gradient matmul is then a plain one.
+        h_t = jnp.transpose(h)
+
+        def grad_block(inner, start, bsize):
+            d_h, d_weight, d_bias = inner
+            zb = lax.dynamic_slice_in_dim(z_raw, start, bsize, axis=1)
+            dz = _dz(zb, y_local, start, bsize, lse, coefs, keep, o)
+            dz_op = dz.astype(op)
+            w_blk = _weight_block(weight, start, bsize, o).astype(op)
+            d_h = d_h + _mm(dz_op, w_blk, contract, acc)
+            old = lax.dynamic_slice_in_dim(d_weight, start, bsize, axis=w_axis)
+            d_weight = lax.dynamic_update_slice_in_dim(
+                d_weight, old + _dweight_block(h_t, dz_op, o, acc), start, axis=w_axis
+            )
+            if d_bias is not None:
+                old_b = lax.dynamic_slice_in_dim(d_bias, start, bsize, axis=0)
+                d_bias = lax.dynamic_update_slice_in_dim(
+                    d_bias, old_b + jnp.sum(dz, axis=0), start, axis=0
+                )
+            return d_h, d_weight, d_bias
+
+        d_h = vary_like(jnp.zeros((size, hidden.shape[1]), acc), h, weight, y_local)
+        d_h, d_weight, d_bias = _scan_blocks(grad_block, (d_h, d_weight, d_bias), local_v, o.block)
         return (d_weight, d_bias), (loss, unweighted, lse, aux, d_h)
 
     carry = (
@@ -452,13 +505,13 @@ def _forward_with_grads(hidden, weight, bias, labels, tw, o: _Options):
     n_full, rem = divmod(n, o.token_block)
     if n_full:
         carry, ys = lax.scan(
-            lambda c, j: chunk(j * o.token_block, o.token_block, c),
+            lambda c, j: chunk(c, j * o.token_block, o.token_block),
             carry,
             jnp.arange(n_full, dtype=jnp.int32),
         )
         outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), ys))
     if rem:
-        carry, ys = chunk(n_full * o.token_block, rem, carry)
+        carry, ys = chunk(carry, n_full * o.token_block, rem)
         outs.append(ys)
     loss, unweighted, lse, aux, d_hidden = (
         outs[0] if len(outs) == 1 else jax.tree.map(lambda *x: jnp.concatenate(x), *outs)
@@ -521,31 +574,43 @@ def _fused_in_forward(hidden, weight, bias, labels, tw, o):
 
 
 def _fused_in_forward_fwd(hidden, weight, bias, labels, tw, o):
-    loss, unweighted, _, aux, grads = _forward_with_grads(hidden, weight, bias, labels, tw, o)
+    loss, unweighted, lse, aux, grads = _forward_with_grads(hidden, weight, bias, labels, tw, o)
     keep = None if tw is None else unweighted
-    return (loss, aux), (hidden, weight, bias, labels, tw, keep, grads)
+    return (loss, aux), (hidden, weight, bias, labels, tw, lse, keep, grads)
 
 
 def _fused_in_forward_bwd(o, residuals, cts):
-    hidden, weight, bias, labels, tw, unweighted, (d_hidden, d_weight, d_bias) = residuals
-    g, _ = cts
+    hidden, weight, bias, labels, tw, lse, unweighted, (d_hidden, d_weight, d_bias) = residuals
+    g, aux_ct = cts
+    g_lse, g_lp = _aux_cotangents(aux_ct, o)
     acc = d_hidden.dtype
     g = g.astype(acc)
-    # d_hidden is exact for any cotangent (row i depends on token i only). d_weight and d_bias
-    # were summed over tokens with a unit cotangent, so they need one cotangent for every token
-    # that contributes: anything else makes them NaN rather than silently wrong.
+    # The forward's gradients are those of a unit cotangent. d_hidden scales per token, but
+    # d_weight and d_bias are sums over tokens: they scale only when every contributing token has
+    # the same cotangent (any mean or sum of the loss, per-token weights passed as token_weights)
+    # and the auxiliary outputs get none. Any other cotangent takes the exact recomputing backward.
     _, _, valid = _token_masks(labels, tw, o)
-    if tw is not None:
-        valid = valid & (tw != 0)
-    hi = jnp.max(jnp.where(valid, g, -jnp.inf))
-    lo = jnp.min(jnp.where(valid, g, jnp.inf))
-    scale = jnp.where(jnp.any(valid), hi, jnp.zeros((), acc))
-    scale = jnp.where((hi == lo) | ~jnp.any(valid), scale, jnp.asarray(jnp.nan, acc))
-    grads = (
-        (g[:, None] * d_hidden).astype(hidden.dtype),
+    contributing = valid if tw is None else valid & (tw != 0)
+    hi = jnp.max(jnp.where(contributing, g, -jnp.inf))
+    lo = jnp.min(jnp.where(contributing, g, jnp.inf))
+    anyone = jnp.any(contributing)
+    uniform = (hi == lo) | ~anyone
+    for extra in (g_lse, g_lp):
+        if extra is not None:
+            uniform = uniform & jnp.all(jnp.where(valid, extra, 0) == 0)
+    zero = jnp.zeros((), acc)
+    scale = jnp.where(anyone, hi, zero)
+    start = (
+        jnp.where(uniform, g[:, None] * d_hidden, zero),
         (scale * d_weight).astype(weight.dtype),
         None if d_bias is None else (scale * d_bias).astype(bias.dtype),
     )
+    # A while loop of zero trips on the fast path (a lax.cond would give the weight gradient a
+    # second weight-sized buffer): it overwrites every block of the scaled gradients otherwise.
+    n_blocks = -(-_local_vocab(weight, o) // o.block)
+    coefs = _coefficients(labels, tw, lse, g, g_lse, g_lp, o)
+    blocks = jnp.where(uniform, 0, n_blocks)
+    grads = _backward(hidden, weight, bias, labels, lse, coefs, o, init=start, blocks=blocks)
     grads = tuple(sum_like(ct, x) for ct, x in zip(grads, (hidden, weight, bias), strict=True))
     d_tw = sum_like(_dtoken_weights(labels, tw, unweighted, g, o), tw)
     return (*grads, None, d_tw)
@@ -814,7 +879,6 @@ def linear_cross_entropy(
         loss, aux = _fused(h2, weight, bias, labels2, tw, o)
     else:
         loss, aux = _fused_in_forward(h2, weight, bias, labels2, tw, o)
-        aux = None if aux is None else lax.stop_gradient(aux)
     return _reshape_out(loss, aux, jnp.shape(labels))
 
 
