@@ -339,3 +339,17 @@ def test_every_token_masked_gives_zero_with_a_zero_gradient():
         )
         assert float(value) == 0.0
         np.testing.assert_array_equal(grad, 0.0)
+
+
+def test_default_chunks_are_cache_sized_on_cpu_and_four_steps_on_accelerators():
+    from jaxloss.ops.distillation import _vocab_chunk
+
+    # CPU: about 2 MiB of float32 rows per input, at least 128 classes, at most V
+    assert _vocab_chunk(4096, 32768, None, "cpu") == 128
+    assert _vocab_chunk(256, 32768, None, "cpu") == 2048
+    assert _vocab_chunk(64, 1024, None, "cpu") == 1024
+    # accelerators: four steps of at least 2048 classes (a multiple of 128)
+    assert _vocab_chunk(4096, 32768, None, "gpu") == 8192
+    assert _vocab_chunk(4096, 128256, None, "gpu") == 32128
+    assert _vocab_chunk(4096, 4000, None, "tpu") == 2048
+    assert _vocab_chunk(4096, 32768, 1000, "gpu") == 1000
