@@ -5,7 +5,10 @@ and teacher logits ``[N, V]`` with respect to the student's logits (the teacher 
 distillation), jitted, arguments bound:
 
 * ``jaxloss``   -- :func:`jaxloss.ops.distillation_divergence` (custom VJP: per-row scalars saved,
-  the softmaxes recomputed in one fused backward pass);
+  the softmaxes recomputed in one fused backward pass), its default chunk (whole rows on CPU);
+* ``jaxloss_streaming`` -- the same with a cache-sized ``vocab_chunk`` (about 2 MiB of each
+  input's rows): the forward streams the vocabulary, reading each input once (twice for the
+  JSD);
 * ``autodiff``  -- :func:`jaxloss.ops.distillation_divergence_autodiff` (same values, JAX autodiff,
   the zero-probability guards included);
 * ``plain_jnp`` -- the formula as one writes it in jnp (``log_softmax`` of both, ``exp``, the
@@ -24,9 +27,10 @@ Run standalone::
     .venv/bin/python -m benchmarks.bench_distillation [--quick] [--rounds N] [--hlo]
 
 ``--hlo`` prints, instead of timings, the evidence for the kernel's passes over the vocabulary:
-for the forward alone and for ``value_and_grad`` (student), every instruction of XLA's compiled
-entry computation that reads one of the ``[N, V]`` inputs (the streaming loop counts as one: each
-step reads its chunk once and runs the step's passes on it while it is in cache).
+for the forward alone and for ``value_and_grad`` (student), streaming (a cache-sized chunk) and
+in whole rows (XLA:CPU's default), every instruction of XLA's compiled entry computation that
+reads an ``[N, V]`` array (the streaming loop counts as one: each step reads its chunk once and
+runs the step's passes on it while it is in cache).
 
 ``run(quick)`` returns one row per (case, contender) with the common keys ``suite, case, dtype,
 contender, median_ms, temp_mib`` plus ``speedup_vs_plain`` (> 1 is faster), ``mem_vs_plain`` and
@@ -46,6 +50,7 @@ import numpy as np
 
 from benchmarks import _harness
 from jaxloss import ops
+from jaxloss.ops.distillation import _cpu_chunk
 
 SUITE = "distillation"
 FULL = (4096, 32768)
@@ -66,10 +71,14 @@ def _plain(s: jax.Array, t: jax.Array, beta: float) -> jax.Array:
     return beta * kl_p + (1.0 - beta) * kl_q
 
 
-def _contenders(beta: float) -> dict[str, Any]:
+def _contenders(beta: float, n: int, v: int) -> dict[str, Any]:
     """name -> per-token divergence ``(student, teacher) -> [N]``."""
+    chunk = _cpu_chunk(n, v)
     out: dict[str, Any] = {
         "jaxloss": lambda s, t: ops.distillation_divergence(s, t, beta=beta),
+        "jaxloss_streaming": lambda s, t: ops.distillation_divergence(
+            s, t, beta=beta, vocab_chunk=chunk
+        ),
         "autodiff": lambda s, t: ops.distillation_divergence_autodiff(s, t, beta=beta),
         "plain_jnp": lambda s, t: _plain(s, t, beta),
     }
@@ -110,7 +119,7 @@ def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
     s_np, t_np = np.asarray(student[:CHECK_ROWS]), np.asarray(teacher[:CHECK_ROWS])
     rows: list[dict[str, Any]] = []
     for beta in BETAS:
-        contenders = _contenders(beta)
+        contenders = _contenders(beta, n, v)
         reference = _reference(s_np, t_np, beta)
         fns, temp, errs = {}, {}, {}
         for name, loss_fn in contenders.items():
@@ -218,15 +227,19 @@ def hlo_passes(n: int = 1024, v: int = 8192) -> str:
     x = jnp.zeros((n, v), jnp.float32)
     lines = [f"jax {jax.__version__}, backend {jax.default_backend()}, N={n} V={v}"]
     for beta in BETAS:
+        for chunk in (_cpu_chunk(n, v), v):
 
-        def forward(s, t, beta=beta):
-            return jnp.mean(ops.distillation_divergence(s, t, beta=beta))
+            def forward(s, t, beta=beta, chunk=chunk):
+                return jnp.mean(ops.distillation_divergence(s, t, beta=beta, vocab_chunk=chunk))
 
-        for label, fn in (("forward", forward), ("value_and_grad", jax.value_and_grad(forward))):
-            hlo = jax.jit(fn).lower(x, x).compile().as_text()
-            readers = _big_readers(hlo, f"f32[{n},{v}]")
-            lines.append(f"beta={beta} {label}: {len(readers)} readers of the [N, V] inputs")
-            lines.extend(f"    {r}" for r in readers)
+            steps = (("forward", forward), ("value_and_grad", jax.value_and_grad(forward)))
+            for label, fn in steps:
+                hlo = jax.jit(fn).lower(x, x).compile().as_text()
+                readers = _big_readers(hlo, f"f32[{n},{v}]")
+                lines.append(
+                    f"beta={beta} vocab_chunk={chunk} {label}: {len(readers)} readers of [N, V]"
+                )
+                lines.extend(f"    {r}" for r in readers)
     return "\n".join(lines)
 
 

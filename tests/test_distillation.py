@@ -341,13 +341,15 @@ def test_every_token_masked_gives_zero_with_a_zero_gradient():
         np.testing.assert_array_equal(grad, 0.0)
 
 
-def test_default_chunks_are_cache_sized_on_cpu_and_four_steps_on_accelerators():
-    from jaxloss.ops.distillation import _vocab_chunk
+def test_default_chunks_are_whole_rows_on_cpu_and_four_steps_on_accelerators():
+    from jaxloss.ops.distillation import _cpu_chunk, _vocab_chunk
 
-    # CPU: about 2 MiB of float32 rows per input, at least 128 classes, at most V
-    assert _vocab_chunk(4096, 32768, None, "cpu") == 128
-    assert _vocab_chunk(256, 32768, None, "cpu") == 2048
-    assert _vocab_chunk(64, 1024, None, "cpu") == 1024
+    assert _vocab_chunk(4096, 32768, None, "cpu") == 32768
+    assert _vocab_chunk(4096, 32768, 1000, "cpu") == 1000
+    # a cache-sized CPU chunk: about 2 MiB of float32 rows, at least 128 classes, at most V
+    assert _cpu_chunk(4096, 32768) == 128
+    assert _cpu_chunk(256, 32768) == 2048
+    assert _cpu_chunk(64, 1024) == 1024
     # accelerators: four steps of at least 2048 classes (a multiple of 128)
     assert _vocab_chunk(4096, 32768, None, "gpu") == 8192
     assert _vocab_chunk(4096, 128256, None, "gpu") == 32128

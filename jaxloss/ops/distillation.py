@@ -38,14 +38,9 @@ logsumexps and the divergence.
 
 *Forward.* The vocabulary is streamed in chunks of ``vocab_chunk`` classes: each step reads one
 ``[rows, chunk]`` slice of each input and folds its row maxima and exponential sums into running
-ones, rescaling them when a maximum grows (an online softmax). The default chunk follows what
-XLA does with the slices: XLA:CPU copies them out, so a chunk holds about 2 MiB of each input's
-rows (at least 128 classes) and a step's work stays in cache; XLA:GPU reads them inside the
-reductions and pays for every step, so the vocabulary goes in four steps (chunks of at least
-2048 classes). On an H100 (``value_and_grad``, N=4096, V=32768, float32) chunks of 128 classes
-were 2.3 to 2.7 times slower than whole rows, four steps 1.18x (forward KL), 1.06x (reverse)
-and 0.96x (JSD) the speed of whole rows. At the endpoints the divergence itself accumulates in
-the same step, relative to the running shifts ``m_t, m_s`` of the tempered logits ``t, s``::
+ones, rescaling them when a maximum grows (an online softmax). At the endpoints the divergence
+itself accumulates in the same step, relative to the running shifts ``m_t, m_s`` of the tempered
+logits ``t, s``::
 
     KL(P || Q) = sum(e^(t - m_t) ((t - m_t) - (s - m_s))) / Z_t - log Z_t + log Z_s
 
@@ -54,18 +49,25 @@ passes (the chunk's maxima, sums and exponentials) run on the slice while it is 
 ``[rows, V]`` inputs are read from memory once. The generalized JSD's ``log M`` needs both
 normalisers inside a log, so it cannot be accumulated before they are known: its forward is the
 streaming logsumexps, then one fused reduction of the whole divergence (two reads of each
-input, against three for separate max, sum and divergence reductions). The compiled program says
-so: ``python -m benchmarks.bench_distillation --hlo`` lists every instruction of XLA's entry
-computation that reads an ``[N, V]`` input. On XLA:CPU (jax 0.10) the forward has one reader at
-the KL endpoints (the streaming loop) and two for the JSD (the loop and the divergence's
-reduction); ``value_and_grad`` adds one (the backward's fused pass), where the three-reduction
-forward had five (two maxima, two exponential sums, the divergence). A chunk of at least ``V``
-classes (``vocab_chunk=V``, and on CPU the default when whole rows fit in about 2 MiB) gives
-those three whole-row reductions, which keep no temporary at all; streaming on CPU keeps a few
-``[rows, chunk]`` slices and exponentials, never a ``[rows, V]`` array. Fewer reads are not
-faster on a CPU, where these reductions are bound by the exponentials: on the 2-core
-development machine under load, ``value_and_grad`` with streaming ran at 0.71x to 1.03x the
-speed of whole rows at the KL endpoints and 0.84x to 0.97x for the JSD (N=4096, V=32768).
+input). A chunk of at least ``V`` classes gives three whole-row reductions instead (the row
+maxima, the exponential sums, the divergence: three reads of each input), which keep no
+temporary at all.
+
+The compiled program says so: ``python -m benchmarks.bench_distillation --hlo`` lists every
+instruction of XLA's entry computation that reads an ``[N, V]`` input. On XLA:CPU (jax 0.10),
+streaming, the forward has one reader at the KL endpoints (the loop, each step of which copies
+its chunk once) and two for the JSD (the loop and the divergence's reduction);
+``value_and_grad`` adds one (the backward's fused pass). Whole rows give five readers in the
+forward (two maxima, two exponential sums, the divergence).
+
+The default follows the measurements. XLA:GPU reads the slices inside the reductions (no
+temporary) and pays for every step: the vocabulary goes in four steps (chunks of at least 2048
+classes). On an H100 (``value_and_grad``, N=4096, V=32768, float32) that ran at 1.17x
+(forward KL), 1.08x (reverse) and 0.96x (JSD) the speed of whole rows; chunks of 128 classes ran
+2.3 to 2.7 times slower. XLA:CPU copies the slices (a few ``[rows, chunk]`` temporaries, never a
+``[rows, V]`` one) and its reductions are bound by the exponentials, not by memory: on the
+2-core development machine, cache-sized chunks (about 2 MiB of each input's rows) ran at 0.72x
+(forward KL), 0.82x (reverse) and 0.78x (JSD) the speed of whole rows, its default therefore.
 
 *Backward.* One fused elementwise pass per input recomputes both softmaxes from the logits and
 the saved scalars (for ``0 < beta < 1`` after a reduction of ``KL(Q || M)``, which XLA:CPU fuses
@@ -210,9 +212,11 @@ def _plogp_ratio(lp: jax.Array, lx: jax.Array) -> jax.Array:
     return jnp.sum(jnp.exp(lp) * (_floor(lp) - _floor(lx)), axis=-1)
 
 
-# XLA:CPU copies each step's slices out of the inputs: one step's chunk of one input holds about
-# this many bytes, so that a step's few chunk-sized arrays stay in cache, and at least this many
-# classes, so that each row's slice is a long contiguous read.
+# XLA:CPU copies each step's slices out of the inputs: a chunk asked for there holds about this
+# many bytes of one input's rows, so that a step's few chunk-sized arrays stay in cache, and at
+# least this many classes, so that each row's slice is a long contiguous read. By default XLA:CPU
+# reads whole rows: its reductions are bound by the exponentials, not by memory, and streaming
+# measured slower there.
 _CHUNK_BYTES = 1 << 21
 _MIN_CHUNK = 128
 # XLA:GPU reads the slices inside the reductions (no copies) and pays per step: a few large steps.
@@ -220,11 +224,16 @@ _ACCELERATOR_STEPS = 4
 _ACCELERATOR_MIN_CHUNK = 2048
 
 
+def _cpu_chunk(rows: int, classes: int) -> int:
+    """A cache-sized streaming chunk for XLA:CPU: about 2 MiB of float32 rows, >= 128 classes."""
+    chunk = _CHUNK_BYTES // (4 * max(rows, 1)) // _MIN_CHUNK * _MIN_CHUNK
+    return min(max(chunk, _MIN_CHUNK), classes)
+
+
 def _vocab_chunk(rows: int, classes: int, chunk: int | None, backend: str) -> int:
     """The streaming chunk: ``chunk``, else the backend's default; at most ``V``."""
     if chunk is None and backend == "cpu":
-        chunk = _CHUNK_BYTES // (4 * max(rows, 1)) // _MIN_CHUNK * _MIN_CHUNK
-        chunk = max(chunk, _MIN_CHUNK)
+        chunk = classes
     elif chunk is None:
         chunk = -(-classes // _ACCELERATOR_STEPS)
         chunk = max(-(-chunk // _MIN_CHUNK) * _MIN_CHUNK, _ACCELERATOR_MIN_CHUNK)
@@ -430,10 +439,11 @@ def distillation_divergence(
       scale_by_temperature_squared: multiply the divergence (and so its gradient) by ``T ** 2``.
       where: optional boolean ``[...]`` (broadcastable): rows where it is False get a loss of
         exactly 0 and a gradient of exactly 0, whatever their logits (even NaN).
-      vocab_chunk: classes per step of the forward's streaming traversal. ``None``: on CPU about
-        2 MiB of each input's rows per step (at least 128 classes); on an accelerator four steps
-        (at least 2048 classes each). A chunk of at least ``V`` reads the whole rows in each of
-        three reductions instead (see the module's notes on memory).
+      vocab_chunk: classes per step of the forward's streaming traversal, which reads each input
+        once. ``None``: on an accelerator four steps (at least 2048 classes each); on CPU whole
+        rows, in three reductions (faster there, see the module's notes on memory; a
+        cache-sized chunk there is about ``2**19 // rows`` classes, at least 128). A chunk of at
+        least ``V`` reads whole rows on every backend.
 
     Returns:
       The per-row divergence, shape ``[...]``, float32 (float64 for float64 inputs).
