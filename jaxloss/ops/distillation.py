@@ -32,9 +32,10 @@ wherever ``P`` or ``Q`` is, so the divergence is always finite.
 
 Memory (``jax.custom_vjp``)
 ---------------------------
-:func:`distillation_divergence` reads each input once in its forward at the KL endpoints and
-twice for ``0 < beta < 1``, once in its backward, and saves only per-row scalars: the two
-logsumexps and the divergence.
+:func:`distillation_divergence` saves only per-row scalars (the two logsumexps and the
+divergence) and reads each input once in its backward. Streaming (the default on accelerators,
+``vocab_chunk`` on CPU), its forward reads each input once at the KL endpoints and twice for
+``0 < beta < 1``.
 
 *Forward.* The vocabulary is streamed in chunks of ``vocab_chunk`` classes: each step reads one
 ``[rows, chunk]`` slice of each input and folds its row maxima and exponential sums into running
