@@ -178,9 +178,18 @@ def _frame(logits, t):
     return lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
 
 
-def _emissions(logits, lse, lab, blank: int):
+def _emissions(logits, lse, lab, blank: int, time_major_gather: bool = True):
     """Emission log-probabilities of every frame, time-major for the scans: blank [T, B, 1] and
-    labels [T, B, N], each >= _NEG (a logit of -inf, a masked class, becomes the sentinel)."""
+    labels [T, B, N], each >= _NEG (a logit of -inf, a masked class, becomes the sentinel).
+
+    ``time_major_gather=False`` gathers [B, T, N] and transposes: for autodiff, whose transpose
+    of the time-major gather keeps more."""
+    if not time_major_gather:
+        lse = lse[:, :, None]
+        e_blank = jnp.maximum(logits[:, :, blank : blank + 1] - lse, _NEG)
+        e_label = jnp.take_along_axis(logits, lab[:, None, :], axis=2, mode="clip")
+        e_label = jnp.maximum(e_label - lse, _NEG)
+        return jnp.transpose(e_blank, (1, 0, 2)), jnp.transpose(e_label, (1, 0, 2))
     batch, time, num_classes = logits.shape
     lse_t = jnp.transpose(lse)[:, :, None]  # [T, B, 1]
     e_blank = jnp.maximum(jnp.transpose(logits[:, :, blank])[:, :, None] - lse_t, _NEG)
@@ -206,7 +215,7 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool, fa
     n = lab.shape[1]
     dtype = logits.dtype
     lse = jax.nn.logsumexp(logits, axis=2)
-    e_blank, e_label = _emissions(logits, lse, lab, blank)
+    e_blank, e_label = _emissions(logits, lse, lab, blank, time_major_gather=fast)
     valid = jnp.arange(time)[:, None] < logit_lengths[None, :]  # [T, B]
 
     def body(carry, xs):
