@@ -19,9 +19,17 @@ How it works
   ``d_hidden += dz_block @ W_block^T`` in float32 and writes ``d_weight[:, block] =
   hidden^T @ dz_block`` (and ``d_bias[block]``) in place into the gradient buffer. That is one
   matmul more than the unfused head (4 in all).
-* ``strategy="in_forward"`` instead walks chunks of tokens against the whole vocabulary, so that
-  each chunk's logsumexp is known before its softmax is needed, and computes the gradients in the
-  forward: 3 matmuls, with the gradients themselves as the residual.
+* ``strategy="in_forward"`` instead walks chunks of tokens against the whole vocabulary: each
+  chunk's logits ``[chunk, V]`` come from one matmul and are kept, so its logsumexp is known
+  before its softmax is needed; an inner loop over vocabulary blocks then forms each block of
+  ``dloss/dlogits`` and feeds it to both gradient matmuls, ``d_hidden += dz_block @ W_block^T``
+  and ``d_weight[block] += hidden_chunk^T @ dz_block`` (updated in place: the temporary is a
+  block, never the size of the weight). 3 matmuls, like the unfused head; the gradients for a
+  unit cotangent are the residual, and XLA writes ``d_weight`` straight into the output buffer.
+  The backward scales them when every contributing token has the same cotangent (a mean or sum
+  of the loss); any other cotangent (weights applied outside the kernel, gradients through the
+  auxiliary outputs) runs the ``"recompute"`` backward instead, as a while loop whose trip count
+  is 0 on the fast path, so the result is exact in every case.
 * A vocabulary that is not a multiple of the block is handled by a final, smaller block (no
   padding of ``weight``, so no copy of it). ``weight`` may be ``[D, V]`` or ``[V, D]`` (a tied
   embedding table); each block is sliced in place either way.
@@ -96,11 +104,15 @@ _NAME = "linear_cross_entropy"
 # MiB at 2048, 264 MiB at 16384). 2048 keeps the per-block matmuls wide enough for smaller token
 # counts at a small memory cost.
 _DEFAULT_BLOCK = 2048
-# The in_forward chunk's logits, [tokens, vocab] float32, are kept near this many elements.
-_TOKEN_BLOCK_ELEMENTS = 1 << 22
-# "recompute" was both faster and 7x leaner than "in_forward" at N=2048, D=1024, V=65536 float32 on
-# a 2-core CPU (benchmarks/results/linear_cross_entropy_strategies.md): in_forward saves a matmul
-# but reads and writes its float32 d_weight accumulator once per token chunk.
+# The in_forward chunk's logits, [tokens, vocab] float32 (128 MiB), are kept near this many
+# elements: 512 tokens at V=65536, the fastest of 128..1024 tokens on a 2-core CPU (fewer chunks
+# read and write d_weight fewer times; 1024 was no faster).
+_TOKEN_BLOCK_ELEMENTS = 1 << 25
+# The default must stay within 1/20 of the unfused head's temp memory. At N=2048, D=1024,
+# V=65536 float32 on a 2-core CPU (benchmarks/results/linear_cross_entropy_strategies.md)
+# "recompute" takes 40 MiB; "in_forward" is faster (fewer matmuls, and faster than torch's
+# chunked linear_cross_entropy with its default 512-token chunks) but its chunk logits alone are
+# 128 MiB, and at 128 tokens per chunk (58 MiB) it is still over the bound.
 DEFAULT_STRATEGY = "recompute"
 
 
@@ -116,8 +128,10 @@ def default_block_size(vocab_size: int) -> int:
 def default_token_block_size(vocab_size: int) -> int:
     """The token chunk of ``strategy="in_forward"`` when ``token_block_size=None``.
 
-    About 4M logits per chunk (16 MiB in float32), at least 16 tokens: 64 tokens for a vocabulary
-    of 65536 (per device, when the vocabulary is sharded).
+    About 32M logits per chunk (128 MiB in float32), at least 16 tokens: 512 tokens for a
+    vocabulary of 65536 (per device, when the vocabulary is sharded). Pass a smaller
+    ``token_block_size`` for less memory (the chunk's logits are most of this strategy's
+    temporaries), at some speed.
     """
     return max(16, _TOKEN_BLOCK_ELEMENTS // max(1, int(vocab_size)))
 
@@ -807,12 +821,20 @@ def linear_cross_entropy(
           only residual is the per-token ``lse``. Least memory.
         * ``"in_forward"``: the forward takes chunks of ``token_block_size`` tokens against the
           whole vocabulary and computes the gradients at once (3 matmuls); the residual is the
-          size of the gradients (``d_weight`` in float32). The backward then needs one cotangent
-          for every contributing token (any mean or sum of the loss, with weights passed as
-          ``token_weights`` and padding as ``ignore_index``); otherwise ``d_weight`` and
-          ``d_bias`` are NaN. The auxiliary outputs carry no gradient in this mode.
+          gradients themselves (``d_weight`` in float32, written into the output buffer) and
+          the temporaries are one chunk of logits, ``[token_block_size, V]``. Fast when every
+          contributing token gets the same cotangent (any mean or sum of the loss, with
+          per-token weights passed as ``token_weights`` and padding as ``ignore_index``): the
+          backward only scales. Any other cotangent (e.g. ``sample_weight`` applied to the
+          per-token loss, gradients through the auxiliary outputs) is still exact: the
+          backward then recomputes like ``"recompute"`` (7 matmuls in all).
 
-        The default is the faster one on the benchmark (``benchmarks/results``).
+        Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU (time over the unfused
+        optax head's, below 1 is faster; ``benchmarks/results``): ``"recompute"`` ~0.8 with
+        40 MiB of temp memory against optax's 1024 MiB, ``"in_forward"`` ~0.45 with ~155 MiB,
+        torch's ``linear_cross_entropy`` with ``batch_chunk_size=1024`` ~0.5. The default is
+        ``"recompute"``, the one within 1/20 of the unfused head's memory; choose
+        ``"in_forward"`` for speed when the memory is there.
       block_size: vocabulary columns per block (``"recompute"``); ``None`` picks
         :func:`default_block_size`. The vocabulary need not be a multiple of it.
       token_block_size: tokens per chunk (``"in_forward"``); ``None`` picks
