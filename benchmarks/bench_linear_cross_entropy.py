@@ -6,8 +6,9 @@ labels and its gradients with respect to ``hidden [N, D]`` and ``weight [D, V]``
 * ``jaxloss_recompute``  -- :func:`jaxloss.ops.linear_cross_entropy` with
   ``strategy="recompute"``: vocabulary streamed in blocks, the backward recomputes each block's
   logits (4 matmuls; least memory);
-* ``jaxloss_in_forward`` -- the same with ``strategy="in_forward"``: chunks of tokens against the
-  whole vocabulary, gradients computed in the forward (3 matmuls; the residual is the gradient);
+* ``jaxloss_in_forward`` -- the same with ``strategy="in_forward"``: chunks of tokens (512 by
+  default here) against the whole vocabulary, gradients computed in the forward (3 matmuls; the
+  residual is the gradient, the temporaries one ``[chunk, V]`` logits buffer);
 * ``optax``              -- ``hidden @ weight`` fed to
   ``optax.softmax_cross_entropy_with_integer_labels`` (autodiff): *the* unfused baseline;
 * ``torch_lce``          -- ``torch.nn.functional.linear_cross_entropy`` with
