@@ -110,9 +110,8 @@ _DEFAULT_BLOCK = 2048
 _TOKEN_BLOCK_ELEMENTS = 1 << 25
 # The default must stay within 1/20 of the unfused head's temp memory. At N=2048, D=1024,
 # V=65536 float32 on a 2-core CPU (benchmarks/results/linear_cross_entropy_strategies.md)
-# "recompute" takes 40 MiB; "in_forward" is faster (fewer matmuls, and faster than torch's
-# chunked linear_cross_entropy with its default 512-token chunks) but its chunk logits alone are
-# 128 MiB, and at 128 tokens per chunk (58 MiB) it is still over the bound.
+# "recompute" takes 40 MiB; "in_forward" is faster (one matmul fewer) but its default chunk's
+# logits alone are 128 MiB, and even at 128 tokens per chunk (58 MiB) it is over the bound.
 DEFAULT_STRATEGY = "recompute"
 
 
@@ -830,11 +829,11 @@ def linear_cross_entropy(
           backward then recomputes like ``"recompute"`` (7 matmuls in all).
 
         Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU (time over the unfused
-        optax head's, below 1 is faster; ``benchmarks/results``): ``"recompute"`` ~0.8 with
-        40 MiB of temp memory against optax's 1024 MiB, ``"in_forward"`` ~0.45 with ~155 MiB,
-        torch's ``linear_cross_entropy`` with ``batch_chunk_size=1024`` ~0.5. The default is
-        ``"recompute"``, the one within 1/20 of the unfused head's memory; choose
-        ``"in_forward"`` for speed when the memory is there.
+        optax head's, below 1 is faster; ``benchmarks/results``): ``"recompute"`` 0.82-1.05
+        (CPU time 0.87) with 40 MiB of temp memory against optax's 1024 MiB, ``"in_forward"``
+        0.71 with 154 MiB, torch's ``linear_cross_entropy`` with ``batch_chunk_size=1024``
+        0.58-0.66. The default is ``"recompute"``, the one within 1/20 of the unfused head's
+        memory; choose ``"in_forward"`` for speed when the memory is there.
       block_size: vocabulary columns per block (``"recompute"``); ``None`` picks
         :func:`default_block_size`. The vocabulary need not be a multiple of it.
       token_block_size: tokens per chunk (``"in_forward"``); ``None`` picks
