@@ -132,8 +132,21 @@ def test_an_empty_batch_reduces_to_zero(name):
     entry = ENTRIES[name]
     full_true, full_pred = _inputs(entry)
     y_true, y_pred = _empty_batch(full_true), _empty_batch(full_pred)
-    values = entry.function(y_true, y_pred)
-    statistic = np.ndim(entry.function(full_true, full_pred)) == 0
+
+    # one program per loss: the per-sample values and every mean reduction, with and without
+    # an empty weight
+    def everything(full_true, full_pred, y_true, y_pred):
+        out = {"values": entry.function(y_true, y_pred)}
+        out["full"] = entry.function(full_true, full_pred)
+        for reduction in MEAN_REDUCTIONS:
+            loss = entry.cls(reduction=reduction)
+            out[reduction] = loss(y_true, y_pred)
+            out[f"{reduction}, weighted"] = loss(y_true, y_pred, sample_weight=jnp.zeros((0,)))
+        return out
+
+    out = jax.jit(everything)(full_true, full_pred, y_true, y_pred)
+    values = np.asarray(out["values"])
+    statistic = np.ndim(out["full"]) == 0
     if statistic:
         # one ratio (or average) over the whole batch has no mean reduction to fall back on:
         # its empty-batch value is the formula's, as the float64 reference computes it
@@ -146,14 +159,12 @@ def test_an_empty_batch_reduces_to_zero(name):
             np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-6)
     else:
         assert np.shape(values)[:1] == (0,), f"{name}: per-sample values of an empty batch"
-    for reduction in MEAN_REDUCTIONS:
-        loss = entry.cls(reduction=reduction)
-        for weight in (None, jnp.zeros((0,))):
-            got = loss(y_true, y_pred, sample_weight=weight)
-            want = np.asarray(values) if statistic else 0.0
-            assert got.shape == () and np.allclose(got, want, rtol=1e-5, atol=1e-6), (
-                f"{name}(reduction={reduction!r}) of an empty batch: got {got}, expected {want}"
-            )
+    want = values if statistic else 0.0
+    for key in (k for k in out if k not in ("values", "full")):
+        got = out[key]
+        assert got.shape == () and np.allclose(got, want, rtol=1e-5, atol=1e-6), (
+            f"{name}(reduction={key!r}) of an empty batch: got {got}, expected {want}"
+        )
 
 
 def _empty_class_axis(tree):

@@ -54,26 +54,11 @@ def _spec(x):
     return PartitionSpec("data") if x.ndim and x.shape[0] == 2 * BATCH else PartitionSpec()
 
 
-def _is_per_sample(entry, y_true, y_pred, first_half):
-    full = np.asarray(entry.function(y_true, y_pred))
-    if full.ndim == 0:
-        return False
-    half = np.asarray(entry.function(*first_half))
-    return np.allclose(full[:BATCH], half, rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("name", list(ENTRIES))
 def test_sharded_equals_global_batch(name):
     entry = ENTRIES[name]
     y_true, y_pred, first_half = _inputs(entry)
     if name in NEEDS_GLOBAL_BATCH:
-        pytest.skip(NEEDS_GLOBAL_BATCH[name])
-    has_statistics = entry.cls.statistics is not Loss.statistics
-    if not _is_per_sample(entry, y_true, y_pred, first_half) and not has_statistics:
-        assert name in NEEDS_GLOBAL_BATCH, (
-            f"{name}: its per-sample values depend on the rest of the batch; give it a "
-            "statistics hook or a cross-device path, and list it in NEEDS_GLOBAL_BATCH"
-        )
         pytest.skip(NEEDS_GLOBAL_BATCH[name])
     mesh = Mesh(np.array(jax.devices()[:DEVICES]), ("data",))
     sharded, whole = entry.cls(axis_name="data"), entry.cls()
@@ -88,8 +73,25 @@ def test_sharded_equals_global_batch(name):
         in_specs=(_spec(y_true), pred_spec),
         out_specs=(PartitionSpec(), pred_spec),
     )
-    value, grad = jax.jit(fn)(y_true, y_pred)
-    g_value, g_grad = jax.value_and_grad(lambda q: whole(y_true, q))(y_pred)
+
+    # one program per loss: the sharded run, the global batch, and the per-sample probe
+    def everything(y_true, y_pred, first_half):
+        return {
+            "sharded": fn(y_true, y_pred),
+            "global": jax.value_and_grad(lambda q: whole(y_true, q))(y_pred),
+            "full": entry.function(y_true, y_pred),
+            "half": entry.function(*first_half),
+        }
+
+    out = jax.tree.map(np.asarray, jax.jit(everything)(y_true, y_pred, first_half))
+    full = out["full"]
+    per_sample = full.ndim > 0 and np.allclose(full[:BATCH], out["half"], rtol=1e-5, atol=1e-6)
+    if not per_sample and entry.cls.statistics is Loss.statistics:
+        pytest.fail(
+            f"{name}: its per-sample values depend on the rest of the batch; give it a "
+            "statistics hook or a cross-device path, and list it in NEEDS_GLOBAL_BATCH"
+        )
+    (value, grad), (g_value, g_grad) = out["sharded"], out["global"]
     np.testing.assert_allclose(value, g_value, rtol=2e-5, atol=1e-6)
     for got, want in zip(jax.tree.leaves(grad), jax.tree.leaves(g_grad), strict=True):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6)
@@ -147,7 +149,8 @@ def test_batch_kernels_run_inside_shard_map_with_default_checks(name):
     x, y = make()
     mesh = Mesh(np.array(jax.devices()[:DEVICES]), ("data",))
     spec = PartitionSpec("data")
-    sharded = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(spec, spec), out_specs=spec))(x, y)
+    sharded_fn = jax.shard_map(fn, mesh=mesh, in_specs=(spec, spec), out_specs=spec)
+    sharded, whole = jax.jit(lambda x, y: (sharded_fn(x, y), fn(x, y)))(x, y)
     np.testing.assert_allclose(
-        np.asarray(sharded, np.float64), np.asarray(fn(x, y), np.float64), rtol=1e-5, atol=1e-6
+        np.asarray(sharded, np.float64), np.asarray(whole, np.float64), rtol=1e-5, atol=1e-6
     )
