@@ -72,6 +72,10 @@ def ctc(
       pair, than frames) a finite loss of about ``1e5`` and a non-zero gradient; here it is
       ``+inf`` with a zero gradient (or ``0`` with ``zero_infinity``). The loss is never negative.
       Labels outside ``[0, num_classes)`` within a row's length give that row a NaN loss.
+
+      Bad values: NaN in a sample's logits makes that sample's loss NaN; the other samples are
+      exact. A label outside ``[0, num_classes)`` within a row's length makes that row NaN; a
+      target too long for its input is ``+inf`` with a zero gradient (0 with ``zero_infinity``).
     """
     name = "ctc"
     blank_id = c.check_option(name, "blank_id", blank_id, c.INT)
@@ -192,6 +196,10 @@ def rnnt(
       >>> y_pred = jnp.zeros((1, 2, 3, 3))      # uniform joiner: every emission is 1/3
       >>> print(jaxloss.rnnt(y_true, y_pred).round(4))  # 2 alignments of 3 emissions: -log(2/27)
       [2.6027]
+
+    Notes:
+      Bad values: NaN in a sample's logits makes that sample's loss NaN; the other samples are
+      exact. A label outside ``[0, C)`` within a row's length makes that row's loss NaN.
     """
     name = "rnnt"
     blank_id = c.check_option(name, "blank_id", blank_id, c.INT)
