@@ -368,3 +368,37 @@ def test_circle_gradient_of_unnormalised_embeddings_matches_finite_differences(n
         down[idx] -= h
         want[idx] = (ref.np_circle(labels, up).sum() - ref.np_circle(labels, down).sum()) / (2 * h)
     np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1e-3, 1e-5], ids=["t0.5", "t1e-3", "t1e-5"])
+def test_ntxent_at_tiny_temperatures_matches_a_shifted_float64_reference(temperature):
+    # at a tiny temperature every negative can sit thousands below a positive: each pair's
+    # term must be formed from its own logit and the log-sum of the negatives, never log(0)
+    rng = np.random.default_rng(7)
+    e = rng.normal(size=(8, 4))
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    unit = e / np.linalg.norm(e, axis=1, keepdims=True)
+    s = unit @ unit.T / temperature
+    terms = []
+    for i in range(8):
+        neg = s[i, labels != labels[i]]
+        log_neg = neg.max() + np.log(np.sum(np.exp(neg - neg.max())))
+        terms += [
+            np.logaddexp(0.0, log_neg - s[i, j])
+            for j in range(8)
+            if j != i and labels[j] == labels[i]
+        ]
+    x = jnp.asarray(e, jnp.float32)
+    got = mops.ntxent(x, jnp.asarray(labels), temperature=temperature)
+    np.testing.assert_allclose(got, np.mean(terms), rtol=2e-5)
+    grad = jax.grad(lambda q: mops.ntxent(q, jnp.asarray(labels), temperature=temperature))(x)
+    assert np.all(np.isfinite(grad))
+
+
+def test_p_norm_keeps_nan_instead_of_reading_it_as_zero():
+    x = jnp.array([[np.nan, 1.0], [0.0, 0.0]])
+    for p in (2.0, 3.0):
+        got = np.asarray(mops.p_norm(x, p))
+        assert np.isnan(got[0]) and got[1] == 0.0, (p, got)
+    grad = jax.grad(lambda q: mops.p_norm(q, 3.0).sum())(jnp.zeros((1, 2)))
+    np.testing.assert_array_equal(grad, 0.0)

@@ -21,12 +21,13 @@ def p_norm(x: jax.Array, p: float, axis: int = -1) -> jax.Array:
     if p == 2.0:
         sq = jnp.sum(x * x, axis=axis)
         pos = sq > 0
-        return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+        # ``sq * 0`` rather than 0: a NaN coordinate keeps the norm NaN instead of reading as 0
+        return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), sq * 0.0)
     ax = jnp.abs(x)
     nz = ax > 0
-    total = jnp.sum(jnp.where(nz, jnp.where(nz, ax, 1.0) ** p, 0.0), axis=axis)
+    total = jnp.sum(jnp.where(nz, jnp.where(nz, ax, 1.0) ** p, ax * 0.0), axis=axis)
     pos = total > 0
-    return jnp.where(pos, jnp.where(pos, total, 1.0) ** (1.0 / p), 0.0)
+    return jnp.where(pos, jnp.where(pos, total, 1.0) ** (1.0 / p), total * 0.0)
 
 
 def pairwise_distance(x1: ArrayLike, x2: ArrayLike, p: float = 2.0, eps: float = 1e-6) -> jax.Array:
@@ -213,11 +214,16 @@ def ntxent_pair_terms(
     positive = same & ~self_pair
     negative = ~same
     neg_inf = jnp.asarray(-jnp.inf, s.dtype)
-    shift = jnp.max(jnp.where(positive | negative, s, neg_inf), 1, keepdims=True, initial=-jnp.inf)
-    shift = lax.stop_gradient(shift)
-    shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
+    # log of the sum over negatives, shifted by the largest negative (not the row's largest
+    # logit): at a tiny temperature every negative can sit thousands below a positive, and a
+    # shared shift would underflow all of them to log(0)
+    shift = jnp.max(jnp.where(negative, s, neg_inf), 1, keepdims=True, initial=-jnp.inf)
+    shift = lax.stop_gradient(jnp.where(jnp.isfinite(shift), shift, 0.0))
     neg_sum = jnp.sum(jnp.where(negative, jnp.exp(jnp.where(negative, s - shift, 0.0)), 0.0), 1)
-    z = jnp.where(positive, s - shift, 0.0)
-    # -log(e^z / (e^z + N)) = log(e^z + N) - z, with N the shifted sum over negatives.
-    terms = jnp.log(jnp.exp(z) + neg_sum[:, None]) - z
+    has_negative = neg_sum > 0  # the largest negative alone contributes exp(0) = 1
+    log_neg = jnp.where(
+        has_negative, shift[:, 0] + jnp.log(jnp.where(has_negative, neg_sum, 1.0)), neg_inf
+    )
+    # -log(e^s / (e^s + e^log_neg)) = softplus(log_neg - s)
+    terms = jax.nn.softplus(log_neg[:, None] - jnp.where(positive, s, 0.0))
     return jnp.where(positive, terms, 0.0), positive
