@@ -141,6 +141,9 @@ def knowledge_distillation(
       gradient. Masked tokens get exactly 0 and a zero gradient even if their logits are NaN. The
       class handle's mean divides by the number of valid tokens.
 
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact.
+
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> teacher = jnp.log(jnp.array([[0.25, 0.75, 0.0], [0.5, 0.5, 0.0]]))

@@ -147,6 +147,9 @@ def dpo(
       Uses ``log_sigmoid``: finite values and gradients for any margin (``beta * h = +-1e4``
       included). Equal chosen and rejected give ``log 2``.
 
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Log-probabilities are not checked to be <= 0.
+
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> policy, reference = jnp.array([[-10.0, -12.0]]), jnp.array([[-11.0, -11.0]])
@@ -189,6 +192,9 @@ def robust_dpo(
     Notes:
       Unlike DPO it can be negative (the ``+eps`` term); finite for any margin.
 
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Log-probabilities are not checked to be <= 0.
+
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> policy, reference = jnp.array([[-10.0, -12.0]]), jnp.array([[-11.0, -11.0]])
@@ -224,6 +230,9 @@ def ipo(
     Notes:
       A square, so finite for any finite margin (``1e8`` at ``h = 1e4``).
 
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Log-probabilities are not checked to be <= 0.
+
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> policy, reference = jnp.array([[-10.0, -12.0]]), jnp.array([[-11.0, -11.0]])
@@ -255,6 +264,9 @@ def slic_hinge(
 
     Notes:
       The gradient is 0 once the margin exceeds ``1 / beta`` (and at the kink, as ``relu``'s).
+
+      Bad values: NaN in a sample's inputs makes that sample's loss NaN; the other samples are
+      exact. Log-probabilities are not checked to be <= 0.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -300,6 +312,9 @@ def simpo(
 
     Notes:
       Finite values and gradients for any margin (``log_sigmoid``).
+
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. ``y_true`` is not read.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -382,6 +397,9 @@ def orpo(
       above ``-1e-6`` (probabilities within ``1e-6`` of 1, whose odds are infinite) are clamped
       there, so the value and gradient stay finite.
 
+      Bad values: NaN in a sample's ``y_pred`` makes that sample's loss NaN; the other samples are
+      exact. ``y_true`` is not read.
+
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> policy = jnp.array([[-0.5, -2.0]])
@@ -456,6 +474,10 @@ def kto(
       with ``axis_name`` over every device's completions (sums and counts ``psum``-ed, so
       uneven shards are weighted by their sizes), as TRL gathers it across processes. Without
       ``axis_name`` under ``shard_map`` it is the local batch's.
+
+      Bad values: NaN in one sample's log-probabilities makes the loss NaN for every anchor that
+      meets it (all of them: ``z0`` is a mean over the batch). ``y_true > 0.5`` is desirable,
+      anything else (NaN included) undesirable.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss

@@ -23,14 +23,6 @@ ENTRIES = {e.name: e for e in registered()}
 # are proposed there. Remove a name once its docstring has the paragraph.
 UNDOCUMENTED = {
     "linear_crossentropy",
-    "knowledge_distillation",
-    "dpo",
-    "robust_dpo",
-    "ipo",
-    "slic_hinge",
-    "simpo",
-    "orpo",
-    "kto",
 }
 DOCUMENTED = sorted(n for n in ENTRIES if n not in UNDOCUMENTED)
 
