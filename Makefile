@@ -10,7 +10,9 @@ STAMP_BENCH := $(VENV)/.installed-bench
 # see the editable package (the hook hides it: "Cannot find implementation or library stub").
 EDITABLE := --config-settings editable_mode=compat
 # mkdocs-material prints a banner about MkDocs 2.0 on every build; it is not a build warning.
-DOCS_ENV := NO_MKDOCS_2_WARNING=1 MPLBACKEND=Agg JAX_PLATFORMS=cpu
+# The plots evaluate each loss on a few hundred points: compilation, not running, is their cost.
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 MPLBACKEND=Agg JAX_PLATFORMS=cpu \
+	XLA_FLAGS=--xla_backend_optimization_level=0
 
 .PHONY: demo test docs typecheck bench bench-quick lint format dist clean
 

@@ -34,7 +34,7 @@ NEEDS_GLOBAL_BATCH = {
     "clip_loss": "the [B, B] similarity matrix: own axis_name path (all-gather / ring)",
     "siglip_loss": "the [B, B] similarity matrix: own axis_name path (all-gather / ring)",
     "weighted_kappa": "a batch statistic computed by its own hook",
-    "kto": "the reference point is a KL estimate over the whole batch",
+    "kto": "the reference point is a KL estimate over the whole batch: own axis_name path",
 }
 
 
