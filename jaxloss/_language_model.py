@@ -104,6 +104,12 @@ def linear_crossentropy(
       >>> hidden, weight = jnp.ones((2, 4)), jnp.zeros((4, 8))
       >>> print(jaxloss.linear_crossentropy(jnp.array([1, 7]), (hidden, weight)).round(4))
       [2.0794 2.0794]
+
+    Notes:
+      Bad values: NaN in a sample's hidden states makes that sample's loss NaN; the other samples
+      are exact (NaN in the shared weight reaches every sample). A label outside ``[0, V)`` that is
+      not ``ignore_class`` makes its token NaN; an ignored token costs 0 with a zero gradient even
+      if its hidden state is NaN.
     """
     name = "linear_crossentropy"
     ignore_class = c.check_option(name, "ignore_class", ignore_class, c.OPTIONAL_INT)
