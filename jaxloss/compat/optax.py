@@ -695,10 +695,9 @@ def triplet_margin_loss(
       >>> print(np.asarray(losses.triplet_margin_loss(a, a + 0.1, n, margin=1.0)).round(4))
       [0.1414 0.1414]
     """
-    parts = [jnp.moveaxis(jnp.asarray(x), axis, -1) for x in (anchors, positives, negatives)]
+    a, p, n = (jnp.moveaxis(jnp.asarray(x), axis, -1) for x in (anchors, positives, negatives))
     distance = functools.partial(_metric_ops.power_distance, degree=norm_degree, eps=eps)
-    triplets = tuple(parts)
-    return _embedding_pairs.triplet_margin(None, triplets, margin=margin, distance_metric=distance)
+    return _embedding_pairs.triplet_margin(None, (a, p, n), margin=margin, distance_metric=distance)
 
 
 def smooth_labels(
