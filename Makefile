@@ -44,7 +44,7 @@ demo: $(STAMP_EXAMPLES)
 test: $(STAMP_TEST)
 	$(PY) -m ruff check jaxloss tests benchmarks examples docs/_gen
 	$(PY) -m ruff format --check jaxloss tests benchmarks examples docs/_gen
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15
+	$(PY) -m pytest -q -n 2 --dist worksteal --durations=15
 	$(PY) -m mypy
 	$(DOCS_ENV) $(PY) -m mkdocs build --strict --quiet
 

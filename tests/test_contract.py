@@ -30,14 +30,6 @@ from tests.reference import OWNERS, REFERENCES, np_reduce
 ENTRIES = {entry.cls.__name__: entry for entry in registered()}
 NAMES = list(ENTRIES)
 REDUCTIONS = ["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None]
-
-
-def _grouped(names):
-    """One xdist group per loss: its tests share one compiled program (``_computed``), so they
-    run on one worker (``pytest -n 2 --dist loadgroup``) instead of compiling it on each."""
-    return [pytest.param(n, marks=pytest.mark.xdist_group(n), id=n) for n in names]
-
-
 BASE_FIELDS = ("name", "reduction", "dtype", "axis_name")
 
 # Keras 3 losses whose class value (default options, the contract inputs) jaxloss deliberately
@@ -121,7 +113,7 @@ def test_every_reference_names_a_registered_loss():
     assert not stale, f"references for names that are not registered: {stale}"
 
 
-@pytest.mark.parametrize("name", _grouped(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_function_matches_the_float64_reference(name):
     expected = _reference_values(name)
     got = _computed(name)["eager_function"]
@@ -130,7 +122,7 @@ def test_function_matches_the_float64_reference(name):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", _grouped(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_class_reductions_equal_numpy_reductions_of_the_reference(name):
     expected_values = _reference_values(name)
     results = _computed(name)
@@ -143,7 +135,7 @@ def test_class_reductions_equal_numpy_reductions_of_the_reference(name):
             assert got.shape == () and got.dtype == jnp.float32
 
 
-@pytest.mark.parametrize("name", _grouped(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_jit_equals_eager_and_vmap_equals_loop(name):
     results = _computed(name)
     np.testing.assert_allclose(results["function"], results["eager_function"], rtol=1e-5)
@@ -152,7 +144,7 @@ def test_jit_equals_eager_and_vmap_equals_loop(name):
     np.testing.assert_allclose(results["vmap"], looped, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", _grouped(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_gradients_are_finite(name):
     results = _computed(name)
     grads, preds = jax.tree.leaves(results["grad"]), jax.tree.leaves(results["inputs"][1])
@@ -161,7 +153,7 @@ def test_gradients_are_finite(name):
         assert np.all(np.isfinite(grad))
 
 
-@pytest.mark.parametrize("name", _grouped(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_config_round_trips_through_json(name):
     entry = ENTRIES[name]
     loss = entry.cls(reduction="sum", name="custom_name", dtype="bfloat16")
@@ -174,7 +166,7 @@ def test_config_round_trips_through_json(name):
     assert entry.cls.from_config(json.loads(json.dumps(default.get_config()))) == default
 
 
-@pytest.mark.parametrize("name", _grouped(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_registry_resolves_every_name(name):
     entry = ENTRIES[name]
     assert jaxloss.get(name) == entry.cls()
@@ -192,7 +184,7 @@ def test_registry_resolves_every_name(name):
     )
 
 
-@pytest.mark.parametrize("name", _grouped(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_bad_reduction_and_bad_sample_weight_raise(name):
     entry = ENTRIES[name]
     with pytest.raises(ValueError, match=f"{name}: `reduction` must be one of"):
@@ -205,7 +197,7 @@ def test_bad_reduction_and_bad_sample_weight_raise(name):
             entry.cls()(*results["inputs"], sample_weight=bad)
 
 
-@pytest.mark.parametrize("name", _grouped(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_function_and_class_are_documented_with_examples(name):
     entry = ENTRIES[name]
     for obj in (entry.function, entry.cls):
@@ -233,7 +225,7 @@ def test_keras_departures_are_keras_losses():
     assert set(KERAS_DEPARTURES) <= set(KERAS_NAMES)
 
 
-@pytest.mark.parametrize("name", _grouped(KERAS_NAMES))
+@pytest.mark.parametrize("name", KERAS_NAMES)
 def test_class_and_function_match_keras(name):
     entry = ENTRIES[name]
     keras_cls, keras_fn = _keras_class(entry), _keras_function(entry)
@@ -306,10 +298,7 @@ def _raises_same_way(name, option, value, exception):
         )
 
 
-@pytest.mark.parametrize(
-    ("name", "option"),
-    [pytest.param(n, o, marks=pytest.mark.xdist_group(n), id=f"{n}-{o}") for n, o in OPTIONS],
-)
+@pytest.mark.parametrize(("name", "option"), OPTIONS, ids=[f"{n}-{o}" for n, o in OPTIONS])
 def test_bad_option_values_raise_the_same_error_from_function_and_class(name, option):
     field = _field(name, option)
     check, default = field.metadata["check"], field.default
@@ -350,8 +339,7 @@ NUMPY_OPTIONS = [
 
 
 @pytest.mark.parametrize(
-    ("name", "option"),
-    [pytest.param(n, o, marks=pytest.mark.xdist_group(n), id=f"{n}-{o}") for n, o in NUMPY_OPTIONS],
+    ("name", "option"), NUMPY_OPTIONS, ids=[f"{n}-{o}" for n, o in NUMPY_OPTIONS]
 )
 def test_numpy_scalar_options_are_accepted_and_converted(name, option):
     entry = ENTRIES[name]
@@ -380,7 +368,7 @@ def test_numpy_scalar_options_are_accepted_and_converted(name, option):
 FROM_LOGITS = [n for n, o in OPTIONS if o == "from_logits"]
 
 
-@pytest.mark.parametrize("name", _grouped(FROM_LOGITS))
+@pytest.mark.parametrize("name", FROM_LOGITS)
 def test_from_logits_as_a_string_is_a_type_error(name):
     # "False" is truthy: accepting it would silently treat probabilities as logits
     _raises_same_way(name, "from_logits", "False", TypeError)
