@@ -489,6 +489,11 @@ def convex_kl_divergence(
     return generalized_kl_divergence(log_predictions, targets, axis=axis, where=where)
 
 
+def _lengths(paddings: ArrayLike) -> jax.Array:
+    """optax's paddings (1.0 past a row's end) as the kernels' per-row lengths."""
+    return jnp.sum(1 - jnp.asarray(paddings), axis=-1).round().astype(jnp.int32)
+
+
 def ctc_loss(
     logits: ArrayLike,
     logit_paddings: ArrayLike,
@@ -512,8 +517,7 @@ def ctc_loss(
     """
     del log_epsilon
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)
-    logit_lengths = jnp.sum(1 - jnp.asarray(logit_paddings), axis=-1).round().astype(jnp.int32)
-    label_lengths = jnp.sum(1 - jnp.asarray(label_paddings), axis=-1).round().astype(jnp.int32)
+    logit_lengths, label_lengths = _lengths(logit_paddings), _lengths(label_paddings)
     return ops.ctc_loss(
         logits,
         labels,
@@ -557,8 +561,7 @@ def ctc_loss_with_forward_probs(
       [1.686] (4, 1, 3) (4, 1, 2) 1.686
     """
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)
-    logit_lengths = jnp.sum(1 - jnp.asarray(logit_paddings), axis=-1).round().astype(jnp.int32)
-    label_lengths = jnp.sum(1 - jnp.asarray(label_paddings), axis=-1).round().astype(jnp.int32)
+    logit_lengths, label_lengths = _lengths(logit_paddings), _lengths(label_paddings)
     loss, blank, label = ops.ctc_forward_variables(
         logits,
         labels,

@@ -139,6 +139,17 @@ def _lengths(fn: str, name: str, lengths, batch: int, maximum: int) -> jax.Array
     return jnp.clip(lengths.astype(jnp.int32), 0, maximum)
 
 
+def _check_labelled(fn: str, logits, labels, logit_lengths, label_lengths, blank_id):
+    """The checks every kernel over ``(logits, labels)`` shares, in one place."""
+    logits = _check_logits(fn, logits)
+    batch, time, num_classes = logits.shape
+    labels = _check_int_array(fn, "labels", labels, 2, batch)
+    blank = _check_blank(fn, blank_id, num_classes)
+    logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
+    label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
+    return logits, labels, logit_lengths, label_lengths, blank
+
+
 def _compute_dtype(dtype):
     return jnp.float64 if dtype == jnp.float64 else jnp.float32
 
@@ -511,12 +522,9 @@ def ctc_forward_variables(
        [2.]]
     """
     fn = "ctc_forward_variables"
-    logits = _check_logits(fn, logits)
-    batch, time, num_classes = logits.shape
-    labels = _check_int_array(fn, "labels", labels, 2, batch)
-    blank = _check_blank(fn, blank_id, num_classes)
-    logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
-    label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
+    logits, labels, logit_lengths, label_lengths, blank = _check_labelled(
+        fn, logits, labels, logit_lengths, label_lengths, blank_id
+    )
     return _forward_variables(logits, labels, logit_lengths, label_lengths, blank)
 
 
@@ -538,12 +546,9 @@ def _forward_variables(logits, labels, logit_lengths, label_lengths, blank):
 def _ctc_entry(
     fn, logits, labels, logit_lengths, label_lengths, blank_id, zero_infinity, *, custom_vjp
 ):
-    logits = _check_logits(fn, logits)
-    batch, time, num_classes = logits.shape
-    labels = _check_int_array(fn, "labels", labels, 2, batch)
-    blank = _check_blank(fn, blank_id, num_classes)
-    logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
-    label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
+    logits, labels, logit_lengths, label_lengths, blank = _check_labelled(
+        fn, logits, labels, logit_lengths, label_lengths, blank_id
+    )
 
     loss = _ctc_loss(logits, labels, logit_lengths, label_lengths, blank, custom_vjp)
     if zero_infinity:
@@ -647,12 +652,9 @@ def ctc_align(
       [-1.116]
     """
     fn = "ctc_align"
-    logits = _check_logits(fn, logits)
-    batch, time, num_classes = logits.shape
-    labels = _check_int_array(fn, "labels", labels, 2, batch)
-    blank = _check_blank(fn, blank_id, num_classes)
-    logit_lengths = _lengths(fn, "logit_lengths", logit_lengths, batch, time)
-    label_lengths = _lengths(fn, "label_lengths", label_lengths, batch, labels.shape[1])
+    logits, labels, logit_lengths, label_lengths, blank = _check_labelled(
+        fn, logits, labels, logit_lengths, label_lengths, blank_id
+    )
     return _align(logits, labels, logit_lengths, label_lengths, blank)
 
 
