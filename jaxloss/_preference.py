@@ -754,6 +754,9 @@ def sequence_log_probs(
             ignore_index=skip,
             block_size=block_size,
             return_aux=True,
+            # Only the auxiliary output is differentiated: "in_forward"'s forward-time gradients
+            # would go unused and its backward recompute anyway.
+            strategy="recompute",
         )
         token_logps = aux.label_logprob
     else:

@@ -13,6 +13,8 @@ vmap, forward mode through the ``_jvp`` twin, validation, and the ``LinearCrossE
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -245,8 +247,9 @@ def _shapes_in_jaxpr(jaxpr):
     return shapes
 
 
-def test_gradient_program_never_holds_tokens_by_vocab():
-    n, d, v, block = 64, 16, 1000, 128
+@pytest.mark.parametrize("strategy", ["recompute", "in_forward"])
+def test_gradient_program_never_holds_tokens_by_vocab(strategy):
+    n, d, v, block, chunk = 64, 16, 1000, 128, 16
     hidden, weight, bias, labels = _inputs(seed=8, n=n, d=d, v=v)
 
     def step(h, w, b):
@@ -259,12 +262,28 @@ def test_gradient_program_never_holds_tokens_by_vocab():
             label_smoothing=0.1,
             z_loss=1e-4,
             block_size=block,
+            strategy=strategy,
+            token_block_size=chunk,
         ).mean()
 
     jaxpr = jax.make_jaxpr(jax.value_and_grad(step, argnums=(0, 1, 2)))(hidden, weight, bias)
     shapes = _shapes_in_jaxpr(jaxpr.jaxpr)
-    assert (n, block) in shapes  # the blocks are there ...
+    if strategy == "recompute":
+        assert (n, block) in shapes  # the blocks are there ...
+    else:
+        assert (chunk, v) in shapes  # one chunk of tokens against the whole vocabulary ...
     assert (n, v) not in shapes and (v, n) not in shapes  # ... the full logits are not
+
+
+def test_default_strategy_and_chunks():
+    assert ops.default_strategy("cpu") == "in_forward"
+    assert ops.default_strategy("gpu") == ops.default_strategy("tpu") == "recompute"
+    assert ops.default_block_size(65536, "in_forward") == 512
+    assert ops.default_token_block_size(65536) == 128  # a 32 MiB float32 chunk of logits
+    assert ops.default_token_block_size(65536, 2048) == 128
+    assert ops.default_token_block_size(65536, 2000) == 125  # 16 equal chunks, not 15 + 80
+    assert ops.default_token_block_size(65536, 100) == 100
+    assert ops.default_token_block_size(1 << 22, 1000) == 16  # never below 16 tokens
 
 
 def test_compiled_temp_memory_is_a_fraction_of_the_unfused():
@@ -275,10 +294,11 @@ def test_compiled_temp_memory_is_a_fraction_of_the_unfused():
         grad = jax.jit(jax.value_and_grad(lambda h, w: fn(h, w, labels).mean(), argnums=(0, 1)))
         return grad.lower(hidden, weight).compile().memory_analysis().temp_size_in_bytes
 
-    fused = temp(lambda h, w, y: ops.linear_cross_entropy(h, w, y, block_size=512))
     unfused = temp(_unfused)
     assert unfused >= n * v * 4  # at least one [tokens, vocab] float32 buffer
-    assert fused * 6 <= unfused, (fused, unfused)
+    for options in ({"strategy": "recompute"}, {"strategy": "in_forward", "token_block_size": 32}):
+        fused = temp(functools.partial(ops.linear_cross_entropy, block_size=512, **options))
+        assert fused * 6 <= unfused, (options, fused, unfused)
 
 
 # --------------------------------------------------------------------------------------------

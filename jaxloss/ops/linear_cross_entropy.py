@@ -20,16 +20,19 @@ How it works
   hidden^T @ dz_block`` (and ``d_bias[block]``) in place into the gradient buffer. That is one
   matmul more than the unfused head (4 in all).
 * ``strategy="in_forward"`` instead walks chunks of tokens against the whole vocabulary: each
-  chunk's logits ``[chunk, V]`` come from one matmul and are kept, so its logsumexp is known
-  before its softmax is needed; an inner loop over vocabulary blocks then forms each block of
-  ``dloss/dlogits`` and feeds it to both gradient matmuls, ``d_hidden += dz_block @ W_block^T``
-  and ``d_weight[block] += hidden_chunk^T @ dz_block`` (updated in place: the temporary is a
-  block, never the size of the weight). 3 matmuls, like the unfused head; the gradients for a
-  unit cotangent are the residual, and XLA writes ``d_weight`` straight into the output buffer.
+  chunk's logits ``[chunk, V]`` come from one matmul into a buffer that the rest of the chunk
+  rewrites in place. A loop over vocabulary blocks folds them into the statistics (so the
+  chunk's logsumexp is known before its softmax is needed); a second forms each block of
+  ``dloss/dlogits`` over its logits and adds ``hidden_chunk^T @ dz_block`` into
+  ``d_weight[block]`` (in place: the temporary is a block, never the size of the weight); then
+  ``d_hidden_chunk = dz @ W^T`` is one matmul over the whole vocabulary. 3 matmuls, like the
+  unfused head, and one ``[chunk, V]`` buffer; the gradients for a unit cotangent are the
+  residual, and XLA writes ``d_weight`` and ``d_hidden`` straight into their output buffers.
   The backward scales them when every contributing token has the same cotangent (a mean or sum
   of the loss); any other cotangent (weights applied outside the kernel, gradients through the
   auxiliary outputs) runs the ``"recompute"`` backward instead, as a while loop whose trip count
-  is 0 on the fast path, so the result is exact in every case.
+  is 0 on the fast path, so the result is exact in every case. The default strategy is
+  ``"in_forward"`` on the CPU and ``"recompute"`` on accelerators (:func:`default_strategy`).
 * A vocabulary that is not a multiple of the block is handled by a final, smaller block (no
   padding of ``weight``, so no copy of it). ``weight`` may be ``[D, V]`` or ``[V, D]`` (a tied
   embedding table); each block is sliced in place either way.
@@ -90,6 +93,7 @@ __all__ = [
     "LinearCrossEntropyAux",
     "causal_lm_shift",
     "default_block_size",
+    "default_strategy",
     "default_token_block_size",
     "linear_cross_entropy",
     "linear_cross_entropy_jvp",
@@ -97,42 +101,67 @@ __all__ = [
 
 _NAME = "linear_cross_entropy"
 
-# Default vocabulary block, measured on a 2-core AVX2 CPU at N=2048, D=1024, V=65536
-# (`python -m benchmarks.bench_linear_cross_entropy --sweep`, results in
+# Default vocabulary block of "recompute", measured on a 2-core AVX2 CPU at N=2048, D=1024,
+# V=65536 (`python -m benchmarks.bench_linear_cross_entropy --sweep`, results in
 # benchmarks/results/linear_cross_entropy_block_sweep.md): blocks of 1024..16384 columns are within
 # ~5% of each other in time, while temp memory grows linearly with the block (28 MiB at 1024, 40
 # MiB at 2048, 264 MiB at 16384). 2048 keeps the per-block matmuls wide enough for smaller token
 # counts at a small memory cost.
 _DEFAULT_BLOCK = 2048
-# The in_forward chunk's logits, [tokens, vocab] float32 (128 MiB), are kept near this many
-# elements: 512 tokens at V=65536, the fastest of 128..1024 tokens on a 2-core CPU (fewer chunks
-# read and write d_weight fewer times; 1024 was no faster).
-_TOKEN_BLOCK_ELEMENTS = 1 << 25
-# The default must stay within 1/20 of the unfused head's temp memory. At N=2048, D=1024,
-# V=65536 float32 on a 2-core CPU (benchmarks/results/linear_cross_entropy_strategies.md)
-# "recompute" takes 40 MiB; "in_forward" is faster (one matmul fewer) but its default chunk's
-# logits alone are 128 MiB, and even at 128 tokens per chunk (58 MiB) it is over the bound.
-DEFAULT_STRATEGY = "recompute"
+# "in_forward"'s vocabulary block only feeds the weight-gradient matmul ``hidden_chunk^T @ dz``
+# (the logits and d_hidden are one matmul per chunk): 512 columns ran it fastest of 512..2048 at a
+# 128-token chunk (the [D, block] result stays in cache), and its temporary is 2 MiB at D=1024.
+_IN_FORWARD_BLOCK = 512
+# "in_forward" keeps one chunk of logits, [tokens, V] float32, of at most this many elements
+# (32 MiB): 128 tokens at V=65536. With the 2 MiB block that is 35 MiB of temp memory at N=2048,
+# D=1024, V=65536, against the unfused head's 1024 MiB (the 1/20 bound is 51 MiB). Larger chunks
+# are faster (fewer passes over d_weight, larger matmuls: about 15% at 512 tokens, 136 MiB).
+_TOKEN_BLOCK_ELEMENTS = 1 << 23
+STRATEGIES = ("recompute", "in_forward")
+# strategy=None picks by backend. On the 2-core CPU "in_forward" is the faster at less memory
+# (benchmarks/results/linear_cross_entropy_strategies.md); on an H200 "recompute" was (6.0 ms
+# against 9.2 ms, docs/kernels.md): a GPU runs the unfused head's single large matmul far better
+# than a loop of chunk-sized ones, and the fewer, larger blocks of "recompute" come closer to it.
+_DEFAULT_STRATEGY = {"cpu": "in_forward"}
 
 
-def default_block_size(vocab_size: int) -> int:
+def default_strategy(backend: str | None = None) -> str:
+    """The gradient strategy :func:`linear_cross_entropy` uses when ``strategy=None``.
+
+    ``"in_forward"`` on the CPU and ``"recompute"`` on accelerators, each the faster of the two
+    in this project's measurements on that kind of device (``backend`` defaults to
+    ``jax.default_backend()``).
+    """
+    backend = jax.default_backend() if backend is None else backend
+    return _DEFAULT_STRATEGY.get(backend, "recompute")
+
+
+def default_block_size(vocab_size: int, strategy: str = "recompute") -> int:
     """The vocabulary block :func:`linear_cross_entropy` uses when ``block_size=None``.
 
-    ``min(vocab_size, 2048)``: a block of a couple of thousand columns keeps each matmul large
-    enough to run at full speed while its ``[tokens, block]`` float32 temporaries stay small.
+    ``min(vocab_size, 2048)`` for ``"recompute"``: a block of a couple of thousand columns keeps
+    each matmul large enough to run at full speed while its ``[tokens, block]`` float32
+    temporaries stay small. ``min(vocab_size, 512)`` for ``"in_forward"``, whose block only feeds
+    the weight-gradient matmul.
     """
-    return max(1, min(int(vocab_size), _DEFAULT_BLOCK))
+    block = _IN_FORWARD_BLOCK if strategy == "in_forward" else _DEFAULT_BLOCK
+    return max(1, min(int(vocab_size), block))
 
 
-def default_token_block_size(vocab_size: int) -> int:
+def default_token_block_size(vocab_size: int, tokens: int | None = None) -> int:
     """The token chunk of ``strategy="in_forward"`` when ``token_block_size=None``.
 
-    About 32M logits per chunk (128 MiB in float32), at least 16 tokens: 512 tokens for a
-    vocabulary of 65536 (per device, when the vocabulary is sharded). Pass a smaller
-    ``token_block_size`` for less memory (the chunk's logits are most of this strategy's
-    temporaries), at some speed.
+    At most ``2**23`` logits per chunk (32 MiB in float32), at least 16 tokens: 128 tokens for a
+    vocabulary of 65536 (per device, when the vocabulary is sharded). With ``tokens`` the chunks
+    are then evened out: the fewest chunks of at most that size, all of one size (2048 tokens
+    make 16 chunks of 128; 2000 tokens also 16, of 125). A larger ``token_block_size`` is
+    faster and takes ``token_block_size * V * 4`` bytes.
     """
-    return max(16, _TOKEN_BLOCK_ELEMENTS // max(1, int(vocab_size)))
+    cap = max(16, _TOKEN_BLOCK_ELEMENTS // max(1, int(vocab_size)))
+    if tokens is None or tokens <= 0:
+        return cap
+    chunks = -(-int(tokens) // cap)
+    return -(-int(tokens) // chunks)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -455,82 +484,101 @@ def _backward(hidden, weight, bias, labels, lse, coefs, o: _Options, init=None, 
 def _forward_with_grads(hidden, weight, bias, labels, tw, o: _Options):
     """The forward plus the gradients for a unit cotangent, one chunk of tokens at a time.
 
-    Each chunk's logits ``[chunk, V_local]`` are computed in one matmul and kept, so the chunk's
-    ``lse`` is known before its softmax is needed. A second loop, over vocabulary blocks, forms
-    each block of ``dz`` from the kept logits in one fused pass and feeds it to both gradient
-    matmuls: ``d_hidden += dz_blk @ W_blk^T`` and ``d_weight[blk] += hidden_chunk^T @ dz_blk``,
-    the latter updated in place (a block-sized temporary, never a weight-sized one). 3 matmuls in
-    all instead of 4. Returns ``(loss, unweighted, lse, aux, (d_hidden, d_weight, d_bias))``.
+    Per chunk: its logits ``[chunk, V_local]`` come from one matmul into a buffer that the rest
+    of the chunk rewrites in place. A first loop over vocabulary blocks folds them into the
+    per-token statistics (so ``lse`` is known before any softmax is needed); a second forms each
+    block of ``dz``, writes it over its logits and adds ``hidden_chunk^T @ dz_blk`` into
+    ``d_weight[blk]`` (in place: the temporary is a block, never the size of the weight); then
+    ``d_hidden_chunk = dz @ W^T`` is one matmul over the whole vocabulary, written into its rows
+    of ``d_hidden``. 3 matmuls in all instead of 4, and the only chunk-sized buffer is the one
+    holding the logits and then ``dz``.
+
+    The chunks are equal: when ``token_block`` does not divide the tokens, the last chunk is
+    moved back to end at the last token. The tokens it shares with the chunk before are computed
+    twice (their loss and ``d_hidden`` rows are written again with the same values) and masked
+    out of ``d_weight`` and ``d_bias``. Returns ``(loss, unweighted, lse, aux, (d_hidden,
+    d_weight, d_bias))``.
     """
-    n = hidden.shape[0]
+    n, d = hidden.shape
+    size = o.token_block
+    n_chunks = -(-n // size)
+    overlap = n_chunks * size - n
     local_v = _local_vocab(weight, o)
     op = jnp.result_type(hidden.dtype, weight.dtype)
     acc = compute_dtype(op)
     offset, _ = vocab_slice(o.vaxis, local_v)
-    h_op = hidden.astype(op)
+    h_op, w_op = hidden.astype(op), weight.astype(op)
     w_axis = 1 if o.layout == "hv" else 0
     contract = (1, 1) if o.layout == "hv" else (1, 0)
 
-    def chunk(carry, t0, size):
-        d_weight, d_bias = carry
+    def chunk(carry, j):
+        d_hidden, d_weight, d_bias = carry
+        t0 = jnp.minimum(j * size, n - size)
         h = lax.dynamic_slice_in_dim(h_op, t0, size, axis=0)
         y = lax.dynamic_slice_in_dim(labels, t0, size, axis=0)
         w = None if tw is None else lax.dynamic_slice_in_dim(tw, t0, size, axis=0)
         y_local = y - offset
+        z = _raw_logits(h, w_op, bias, 0, local_v, o, acc)
+
+        # The statistics read the buffer block by block as a loop carry, so the loop below can
+        # rewrite it in place (a plain reduction over it would make XLA copy it first).
+        def stats_block(inner, start, bsize):
+            z, stats = inner
+            zb = _cap(lax.dynamic_slice_in_dim(z, start, bsize, axis=1), o.cap)
+            return z, _block_stats(zb, y_local, start, bsize, stats, o)
+
         init = _init_stats(size, acc, (h, y_local))
-        z_raw = _raw_logits(h, weight.astype(op), bias, 0, local_v, o, acc)
-        stats = _block_stats(_cap(z_raw, o.cap), y_local, 0, local_v, init, o)
+        z, stats = _scan_blocks(stats_block, (z, init), local_v, o.block)
         loss, unweighted, lse, aux = _finish(stats, y, w, offset, o, acc)
         coefs = _coefficients(y, w, lse, jnp.ones((size,), acc), None, None, o)
         _, ignored, _ = _token_masks(y, w, o)
         keep = None if ignored is None else ~ignored[:, None]
-        # [D, chunk] once per chunk: the weight-gradient matmul is then a plain one.
-        h_t = jnp.transpose(h)
+        fresh = None
+        if overlap:
+            fresh = t0 + lax.broadcasted_iota(jnp.int32, (size, 1), 0) >= j * size
+        # [D, chunk] once per chunk: the weight-gradient matmul is then a plain one. Tokens an
+        # earlier chunk already counted are zero columns here.
+        h_t = jnp.transpose(h if fresh is None else jnp.where(fresh, h, jnp.zeros((), op)))
 
         def grad_block(inner, start, bsize):
-            d_h, d_weight, d_bias = inner
-            zb = lax.dynamic_slice_in_dim(z_raw, start, bsize, axis=1)
+            z, d_weight, d_bias = inner
+            zb = lax.dynamic_slice_in_dim(z, start, bsize, axis=1)
             dz = _dz(zb, y_local, start, bsize, lse, coefs, keep, o)
+            z = lax.dynamic_update_slice_in_dim(z, dz, start, axis=1)
             dz_op = dz.astype(op)
-            w_blk = _weight_block(weight, start, bsize, o).astype(op)
-            d_h = d_h + _mm(dz_op, w_blk, contract, acc)
             old = lax.dynamic_slice_in_dim(d_weight, start, bsize, axis=w_axis)
             d_weight = lax.dynamic_update_slice_in_dim(
                 d_weight, old + _dweight_block(h_t, dz_op, o, acc), start, axis=w_axis
             )
             if d_bias is not None:
+                counted = dz if fresh is None else jnp.where(fresh, dz, jnp.zeros((), acc))
                 old_b = lax.dynamic_slice_in_dim(d_bias, start, bsize, axis=0)
                 d_bias = lax.dynamic_update_slice_in_dim(
-                    d_bias, old_b + jnp.sum(dz, axis=0), start, axis=0
+                    d_bias, old_b + jnp.sum(counted, axis=0), start, axis=0
                 )
-            return d_h, d_weight, d_bias
+            return z, d_weight, d_bias
 
-        d_h = vary_like(jnp.zeros((size, hidden.shape[1]), acc), h, weight, y_local)
-        d_h, d_weight, d_bias = _scan_blocks(grad_block, (d_h, d_weight, d_bias), local_v, o.block)
-        return (d_weight, d_bias), (loss, unweighted, lse, aux, d_h)
+        dz, d_weight, d_bias = _scan_blocks(grad_block, (z, d_weight, d_bias), local_v, o.block)
+        d_h = _mm(dz.astype(op), w_op, contract, acc)
+        d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, t0, axis=0)
+        return (d_hidden, d_weight, d_bias), (loss, unweighted, lse, aux)
 
     carry = (
+        jnp.zeros((n, d), acc),
         jnp.zeros(weight.shape, acc),
         None if bias is None else jnp.zeros(bias.shape, acc),
     )
     carry = tuple(None if x is None else vary_like(x, hidden, weight, bias, labels) for x in carry)
-    outs = []
-    n_full, rem = divmod(n, o.token_block)
-    if n_full:
-        carry, ys = lax.scan(
-            lambda c, j: chunk(c, j * o.token_block, o.token_block),
-            carry,
-            jnp.arange(n_full, dtype=jnp.int32),
-        )
-        outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), ys))
-    if rem:
-        carry, ys = chunk(carry, n_full * o.token_block, rem)
-        outs.append(ys)
-    loss, unweighted, lse, aux, d_hidden = (
-        outs[0] if len(outs) == 1 else jax.tree.map(lambda *x: jnp.concatenate(x), *outs)
-    )
-    d_weight, d_bias = carry
-    return loss, unweighted, lse, aux, (d_hidden, d_weight, d_bias)
+    carry, ys = lax.scan(chunk, carry, jnp.arange(n_chunks, dtype=jnp.int32))
+
+    def tokens(x):  # [chunks, size, ...] -> [n, ...]: the last chunk's repeated head dropped
+        if not overlap:
+            return x.reshape(n, *x.shape[2:])
+        head = x[:-1].reshape((n_chunks - 1) * size, *x.shape[2:])
+        return jnp.concatenate([head, x[-1, overlap:]])
+
+    loss, unweighted, lse, aux = jax.tree.map(tokens, ys)
+    return loss, unweighted, lse, aux, carry
 
 
 # ----------------------------------------------------------------------------------------------
@@ -635,7 +683,6 @@ _fused_in_forward.defvjp(_fused_in_forward_fwd, _fused_in_forward_bwd)
 # ----------------------------------------------------------------------------------------------
 # validation and public API
 
-STRATEGIES = ("recompute", "in_forward")
 LAYOUTS = ("hv", "vh")
 
 
@@ -733,6 +780,8 @@ def _prepare(
         cap = static_float(name, "logit_soft_cap", logit_soft_cap, 0.0, None)
         if cap == 0.0:
             raise ValueError(f"{name}: `logit_soft_cap` must be None or > 0; got 0.0.")
+    if strategy is None:
+        strategy = default_strategy()
     strategy = static_choice(name, "strategy", strategy, STRATEGIES)
     _check_block(name, "block_size", block_size)
     _check_block(name, "token_block_size", token_block_size)
@@ -740,10 +789,14 @@ def _prepare(
         raise TypeError(f"{name}: `return_aux` must be True or False; got {return_aux!r}.")
     vaxis = static_axis_name(name, vocab_axis_name)
     vocab = global_class_count(name, vaxis, local_v)
-    block = default_block_size(local_v) if block_size is None else min(int(block_size), local_v)
+    block = (
+        default_block_size(local_v, strategy)
+        if block_size is None
+        else min(int(block_size), local_v)
+    )
     n = math.prod(labels.shape)
     token_block = (
-        default_token_block_size(local_v) if token_block_size is None else int(token_block_size)
+        default_token_block_size(local_v, n) if token_block_size is None else int(token_block_size)
     )
     token_block = max(1, min(token_block, n))
     hit, flat, const = smoothing_terms(ls, style, vocab)
@@ -776,7 +829,7 @@ def linear_cross_entropy(
     logit_soft_cap: float | None = None,
     token_weights: ArrayLike | None = None,
     return_aux: bool = False,
-    strategy: str = DEFAULT_STRATEGY,
+    strategy: str | None = None,
     block_size: int | None = None,
     token_block_size: int | None = None,
     vocab_axis_name: str | tuple[str, ...] | None = None,
@@ -817,7 +870,7 @@ def linear_cross_entropy(
       strategy: how the gradient is computed (both give the same values and gradients):
 
         * ``"recompute"``: the backward recomputes each block's logits (4 matmuls in all); the
-          only residual is the per-token ``lse``. Least memory.
+          only residual is the per-token ``lse``.
         * ``"in_forward"``: the forward takes chunks of ``token_block_size`` tokens against the
           whole vocabulary and computes the gradients at once (3 matmuls); the residual is the
           gradients themselves (``d_weight`` in float32, written into the output buffer) and
@@ -827,17 +880,20 @@ def linear_cross_entropy(
           backward only scales. Any other cotangent (e.g. ``sample_weight`` applied to the
           per-token loss, gradients through the auxiliary outputs) is still exact: the
           backward then recomputes like ``"recompute"`` (7 matmuls in all).
+        * ``None`` (the default): :func:`default_strategy`, ``"in_forward"`` on the CPU and
+          ``"recompute"`` on an accelerator.
 
         Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU (time over the unfused
-        optax head's, below 1 is faster; ``benchmarks/results``): ``"recompute"`` 0.82-1.05
-        (CPU time 0.87) with 40 MiB of temp memory against optax's 1024 MiB, ``"in_forward"``
-        0.71 with 154 MiB, torch's ``linear_cross_entropy`` with ``batch_chunk_size=1024``
-        0.58-0.66. The default is ``"recompute"``, the one within 1/20 of the unfused head's
-        memory; choose ``"in_forward"`` for speed when the memory is there.
-      block_size: vocabulary columns per block (``"recompute"``); ``None`` picks
-        :func:`default_block_size`. The vocabulary need not be a multiple of it.
+        optax head's, below 1 is faster; ``benchmarks/results``): ``"in_forward"`` at its
+        default 128-token chunk about 0.8 with 35 MiB of temp memory against optax's 1024 MiB,
+        ``"recompute"`` about 0.88 with 40 MiB; torch's ``linear_cross_entropy`` with
+        ``batch_chunk_size=1024`` (a 256 MiB logits chunk) about 0.6. On an H200 the unfused
+        head is the fastest and ``"recompute"`` the faster fused one (docs/kernels.md).
+      block_size: vocabulary columns per block; ``None`` picks :func:`default_block_size` (2048
+        for ``"recompute"``, 512 for ``"in_forward"``). The vocabulary need not be a multiple.
       token_block_size: tokens per chunk (``"in_forward"``); ``None`` picks
-        :func:`default_token_block_size`.
+        :func:`default_token_block_size` (128 at V=65536, evened out over the tokens). The
+        tokens need not be a multiple of it.
       vocab_axis_name: inside ``jax.shard_map``, the mesh axis (or axes) the vocabulary axis of
         ``weight`` (and ``bias``) is split over, ``hidden`` and ``labels`` being replicated over
         it. Each device streams its own slice; the per-token statistics are combined with
