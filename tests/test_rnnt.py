@@ -170,6 +170,29 @@ def test_long_lattice_float32_accuracy():
     np.testing.assert_allclose(grad, exact, atol=2e-6)
 
 
+def test_normaliser_fallback_when_a_class_beats_blank_and_label_by_far():
+    """The one-read normaliser is shifted by the blank's or the label's logit; a class 150 nats
+    above both overflows that sum, and the two-pass fallback must give the exact values."""
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(2, 6, 4, 7)).astype(np.float32)
+    labels = np.array([[1, 2, 1], [3, 3, 2]], np.int32)
+    logits[0, 2, 1, 6] = 150.0  # class 6 is no label: it only enters the normaliser
+    logits[1, 4, 3, 5] = 200.0
+    lengths = dict(logit_lengths=[6, 6], label_lengths=[3, 3])
+    with jax.enable_x64(True):
+        _, exact = loss_and_grad(rnnt_loss, logits.astype(np.float64), labels)
+    loss, grad = loss_and_grad(rnnt_loss, logits, labels)
+    per_row = rnnt_loss(jnp.asarray(logits), labels)
+    np.testing.assert_allclose(
+        per_row,
+        ref_losses(logits, labels, lengths["logit_lengths"], lengths["label_lengths"]),
+        rtol=1e-6,
+    )
+    # exp(150 - max(blank, label)) overflows float32: the fast path cannot have served this
+    assert np.all(np.isfinite(np.asarray(grad)))
+    np.testing.assert_allclose(grad, exact, atol=2e-6)
+
+
 # ------------------------------------------------------------------------------------------------
 # Edge cases
 # ------------------------------------------------------------------------------------------------
