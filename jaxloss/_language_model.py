@@ -33,7 +33,7 @@ from jaxloss.ops.linear_cross_entropy import linear_cross_entropy
 _BLOCK_SIZE = c.POSITIVE_INT.optional()
 _SMOOTHING_STYLE = c.one_of("uniform", "others")
 _LAYOUT = c.one_of("hv", "vh")
-_STRATEGY = c.one_of("recompute", "in_forward").optional()
+_STRATEGY = c.one_of("recompute", "in_forward")
 _SOFT_CAP = c.POSITIVE.optional()
 _AXIS_NAME = c.AXIS_NAME
 
@@ -66,7 +66,7 @@ def linear_crossentropy(
     label_smoothing_style: str = "uniform",
     weight_layout: str = "hv",
     logit_soft_cap: float | None = None,
-    strategy: str | None = None,
+    strategy: str = "recompute",
     vocab_axis_name: str | tuple[str, ...] | None = None,
 ) -> jax.Array:
     """Per-token sparse cross-entropy of ``hidden @ weight (+ bias)``, never building the logits.
@@ -86,12 +86,11 @@ def linear_crossentropy(
         embeddings, read in place).
       logit_soft_cap: ``None`` or ``cap > 0``: the logits are ``cap * tanh(logits / cap)``
         (Gemma 2), in the forward and the backward.
-      strategy: ``None`` (the default: ``"in_forward"`` on the CPU, ``"recompute"`` on an
-        accelerator, each the faster there), ``"in_forward"`` (the gradients are computed in
-        the forward, 3 matmuls, with a ``[128, V]``-sized logits chunk at V=65536; a
-        ``sample_weight`` that varies across tokens makes its backward recompute, exact but
-        slower) or ``"recompute"`` (the backward recomputes each logit block: 4 matmuls, the
-        least memory); see :func:`jaxloss.ops.linear_cross_entropy`.
+      strategy: ``"recompute"`` (the default, least memory: the backward recomputes each
+        logit block, 4 matmuls) or ``"in_forward"`` (the gradients are computed in the forward,
+        3 matmuls, faster with its default ``[512, V]``-sized logits chunk; a ``sample_weight``
+        that varies across tokens makes its backward recompute, exact but slower); see
+        :func:`jaxloss.ops.linear_cross_entropy`.
       vocab_axis_name: inside ``shard_map``, the mesh axis that splits the weight's vocabulary
         (labels stay global ids); the partial logsumexps are combined across it.
 
@@ -199,7 +198,7 @@ class LinearCrossEntropy(
     label_smoothing_style: str = option(default="uniform", check=_SMOOTHING_STYLE)
     weight_layout: str = option(default="hv", check=_LAYOUT)
     logit_soft_cap: float | None = option(default=None, check=_SOFT_CAP)
-    strategy: str | None = option(default=None, check=_STRATEGY)
+    strategy: str = option(default="recompute", check=_STRATEGY)
     vocab_axis_name: str | tuple[str, ...] | None = option(default=None, check=_AXIS_NAME)
 
     def mask(self, y_true: Any, y_pred: Any, values: jax.Array, **inputs: Any) -> Any:

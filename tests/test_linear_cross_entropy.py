@@ -275,15 +275,14 @@ def test_gradient_program_never_holds_tokens_by_vocab(strategy):
     assert (n, v) not in shapes and (v, n) not in shapes  # ... the full logits are not
 
 
-def test_default_strategy_and_chunks():
-    assert ops.default_strategy("cpu") == "in_forward"
-    assert ops.default_strategy("gpu") == ops.default_strategy("tpu") == "recompute"
+def test_default_chunks():
+    assert ops.default_block_size(65536) == 2048
     assert ops.default_block_size(65536, "in_forward") == 512
-    assert ops.default_token_block_size(65536) == 128  # a 32 MiB float32 chunk of logits
-    assert ops.default_token_block_size(65536, 2048) == 128
-    assert ops.default_token_block_size(65536, 2000) == 125  # 16 equal chunks, not 15 + 80
+    assert ops.default_token_block_size(65536) == 512  # a 128 MiB float32 chunk of logits
+    assert ops.default_token_block_size(65536, 2048) == 512
+    assert ops.default_token_block_size(65536, 2000) == 500  # 4 equal chunks, not 3 + 464
     assert ops.default_token_block_size(65536, 100) == 100
-    assert ops.default_token_block_size(1 << 22, 1000) == 16  # never below 16 tokens
+    assert ops.default_token_block_size(1 << 24, 1000) == 16  # never below 16 tokens
 
 
 def test_compiled_temp_memory_is_a_fraction_of_the_unfused():

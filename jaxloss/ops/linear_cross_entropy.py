@@ -31,8 +31,7 @@ How it works
   The backward scales them when every contributing token has the same cotangent (a mean or sum
   of the loss); any other cotangent (weights applied outside the kernel, gradients through the
   auxiliary outputs) runs the ``"recompute"`` backward instead, as a while loop whose trip count
-  is 0 on the fast path, so the result is exact in every case. The default strategy is
-  ``"in_forward"`` on the CPU and ``"recompute"`` on accelerators (:func:`default_strategy`).
+  is 0 on the fast path, so the result is exact in every case.
 * A vocabulary that is not a multiple of the block is handled by a final, smaller block (no
   padding of ``weight``, so no copy of it). ``weight`` may be ``[D, V]`` or ``[V, D]`` (a tied
   embedding table); each block is sliced in place either way.
@@ -93,7 +92,6 @@ __all__ = [
     "LinearCrossEntropyAux",
     "causal_lm_shift",
     "default_block_size",
-    "default_strategy",
     "default_token_block_size",
     "linear_cross_entropy",
     "linear_cross_entropy_jvp",
@@ -113,27 +111,15 @@ _DEFAULT_BLOCK = 2048
 # 128-token chunk (the [D, block] result stays in cache), and its temporary is 2 MiB at D=1024.
 _IN_FORWARD_BLOCK = 512
 # "in_forward" keeps one chunk of logits, [tokens, V] float32, of at most this many elements
-# (32 MiB): 128 tokens at V=65536. With the 2 MiB block that is 35 MiB of temp memory at N=2048,
-# D=1024, V=65536, against the unfused head's 1024 MiB (the 1/20 bound is 51 MiB). Larger chunks
-# are faster (fewer passes over d_weight, larger matmuls: about 15% at 512 tokens, 136 MiB).
-_TOKEN_BLOCK_ELEMENTS = 1 << 23
+# (128 MiB): 512 tokens at V=65536. Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU
+# (benchmarks/results/linear_cross_entropy_strategies.md), time over the unfused optax head's:
+# 512-token chunks 0.74 (133 MiB), 256 about 0.79 (68 MiB), 171 about 0.86 (46 MiB), 128 about
+# 0.9 (35 MiB), the same as "recompute" (40 MiB). Within the 1/20-of-optax memory bound (51 MiB)
+# "in_forward" is no faster than "recompute", which is exact for every cotangent without a second
+# backward: "recompute" stays the default, and "in_forward" keeps the chunk that makes it fast.
+_TOKEN_BLOCK_ELEMENTS = 1 << 25
 STRATEGIES = ("recompute", "in_forward")
-# strategy=None picks by backend. On the 2-core CPU "in_forward" is the faster at less memory
-# (benchmarks/results/linear_cross_entropy_strategies.md); on an H200 "recompute" was (6.0 ms
-# against 9.2 ms, docs/kernels.md): a GPU runs the unfused head's single large matmul far better
-# than a loop of chunk-sized ones, and the fewer, larger blocks of "recompute" come closer to it.
-_DEFAULT_STRATEGY = {"cpu": "in_forward"}
-
-
-def default_strategy(backend: str | None = None) -> str:
-    """The gradient strategy :func:`linear_cross_entropy` uses when ``strategy=None``.
-
-    ``"in_forward"`` on the CPU and ``"recompute"`` on accelerators, each the faster of the two
-    in this project's measurements on that kind of device (``backend`` defaults to
-    ``jax.default_backend()``).
-    """
-    backend = jax.default_backend() if backend is None else backend
-    return _DEFAULT_STRATEGY.get(backend, "recompute")
+DEFAULT_STRATEGY = "recompute"
 
 
 def default_block_size(vocab_size: int, strategy: str = "recompute") -> int:
@@ -151,11 +137,11 @@ def default_block_size(vocab_size: int, strategy: str = "recompute") -> int:
 def default_token_block_size(vocab_size: int, tokens: int | None = None) -> int:
     """The token chunk of ``strategy="in_forward"`` when ``token_block_size=None``.
 
-    At most ``2**23`` logits per chunk (32 MiB in float32), at least 16 tokens: 128 tokens for a
+    At most ``2**25`` logits per chunk (128 MiB in float32), at least 16 tokens: 512 tokens for a
     vocabulary of 65536 (per device, when the vocabulary is sharded). With ``tokens`` the chunks
     are then evened out: the fewest chunks of at most that size, all of one size (2048 tokens
-    make 16 chunks of 128; 2000 tokens also 16, of 125). A larger ``token_block_size`` is
-    faster and takes ``token_block_size * V * 4`` bytes.
+    make 4 chunks of 512; 2000 tokens also 4, of 500). A smaller ``token_block_size`` takes
+    less memory (``token_block_size * V * 4`` bytes) and runs slower.
     """
     cap = max(16, _TOKEN_BLOCK_ELEMENTS // max(1, int(vocab_size)))
     if tokens is None or tokens <= 0:
@@ -780,8 +766,6 @@ def _prepare(
         cap = static_float(name, "logit_soft_cap", logit_soft_cap, 0.0, None)
         if cap == 0.0:
             raise ValueError(f"{name}: `logit_soft_cap` must be None or > 0; got 0.0.")
-    if strategy is None:
-        strategy = default_strategy()
     strategy = static_choice(name, "strategy", strategy, STRATEGIES)
     _check_block(name, "block_size", block_size)
     _check_block(name, "token_block_size", token_block_size)
@@ -829,7 +813,7 @@ def linear_cross_entropy(
     logit_soft_cap: float | None = None,
     token_weights: ArrayLike | None = None,
     return_aux: bool = False,
-    strategy: str | None = None,
+    strategy: str = DEFAULT_STRATEGY,
     block_size: int | None = None,
     token_block_size: int | None = None,
     vocab_axis_name: str | tuple[str, ...] | None = None,
@@ -880,19 +864,20 @@ def linear_cross_entropy(
           backward only scales. Any other cotangent (e.g. ``sample_weight`` applied to the
           per-token loss, gradients through the auxiliary outputs) is still exact: the
           backward then recomputes like ``"recompute"`` (7 matmuls in all).
-        * ``None`` (the default): :func:`default_strategy`, ``"in_forward"`` on the CPU and
-          ``"recompute"`` on an accelerator.
 
         Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU (time over the unfused
-        optax head's, below 1 is faster; ``benchmarks/results``): ``"in_forward"`` at its
-        default 128-token chunk about 0.8 with 35 MiB of temp memory against optax's 1024 MiB,
-        ``"recompute"`` about 0.88 with 40 MiB; torch's ``linear_cross_entropy`` with
-        ``batch_chunk_size=1024`` (a 256 MiB logits chunk) about 0.6. On an H200 the unfused
-        head is the fastest and ``"recompute"`` the faster fused one (docs/kernels.md).
+        optax head's, below 1 is faster; ``benchmarks/results``): ``"recompute"`` 0.85-0.9
+        with 40 MiB of temp memory against optax's 1024 MiB; ``"in_forward"`` 0.74 with its
+        default 512-token chunk (133 MiB), about 0.9 with 128-token chunks (35 MiB); torch's
+        ``linear_cross_entropy`` with ``batch_chunk_size=1024`` (a 256 MiB logits chunk)
+        0.58-0.67. The default is ``"recompute"``: within 1/20 of the unfused head's memory
+        ``"in_forward"`` is no faster, and ``"recompute"`` needs no second backward for
+        other cotangents. On an H200 the unfused head is the fastest and ``"recompute"`` the
+        faster fused one (docs/kernels.md).
       block_size: vocabulary columns per block; ``None`` picks :func:`default_block_size` (2048
         for ``"recompute"``, 512 for ``"in_forward"``). The vocabulary need not be a multiple.
       token_block_size: tokens per chunk (``"in_forward"``); ``None`` picks
-        :func:`default_token_block_size` (128 at V=65536, evened out over the tokens). The
+        :func:`default_token_block_size` (512 at V=65536, evened out over the tokens). The
         tokens need not be a multiple of it.
       vocab_axis_name: inside ``jax.shard_map``, the mesh axis (or axes) the vocabulary axis of
         ``weight`` (and ``bias``) is split over, ``hidden`` and ``labels`` being replicated over
