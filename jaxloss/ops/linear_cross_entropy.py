@@ -113,10 +113,10 @@ _IN_FORWARD_BLOCK = 512
 # "in_forward" keeps one chunk of logits, [tokens, V] float32, of at most this many elements
 # (128 MiB): 512 tokens at V=65536. Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU
 # (benchmarks/results/linear_cross_entropy_strategies.md), time over the unfused optax head's:
-# 512-token chunks 0.74 (133 MiB), 256 about 0.79 (68 MiB), 171 about 0.86 (46 MiB), 128 about
-# 0.9 (35 MiB), the same as "recompute" (40 MiB). Within the 1/20-of-optax memory bound (51 MiB)
-# "in_forward" is no faster than "recompute", which is exact for every cotangent without a second
-# backward: "recompute" stays the default, and "in_forward" keeps the chunk that makes it fast.
+# 512-token chunks 0.71 (133 MiB), 128 tokens 0.84-0.92 (35 MiB), "recompute" about 0.9 (40
+# MiB). Within the 1/20-of-optax memory bound (51 MiB) "in_forward"'s edge is within the
+# run-to-run spread, and "recompute" is exact for every cotangent without a second backward:
+# "recompute" stays the default, and "in_forward" keeps the chunk that makes it fast.
 _TOKEN_BLOCK_ELEMENTS = 1 << 25
 STRATEGIES = ("recompute", "in_forward")
 DEFAULT_STRATEGY = "recompute"
@@ -866,14 +866,14 @@ def linear_cross_entropy(
           backward then recomputes like ``"recompute"`` (7 matmuls in all).
 
         Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU (time over the unfused
-        optax head's, below 1 is faster; ``benchmarks/results``): ``"recompute"`` 0.85-0.9
-        with 40 MiB of temp memory against optax's 1024 MiB; ``"in_forward"`` 0.74 with its
-        default 512-token chunk (133 MiB), about 0.9 with 128-token chunks (35 MiB); torch's
+        optax head's, below 1 is faster; ``benchmarks/results``): ``"recompute"`` about 0.9
+        with 40 MiB of temp memory against optax's 1024 MiB; ``"in_forward"`` 0.71 with its
+        default 512-token chunk (133 MiB), 0.84-0.92 with 128-token chunks (35 MiB); torch's
         ``linear_cross_entropy`` with ``batch_chunk_size=1024`` (a 256 MiB logits chunk)
         0.58-0.67. The default is ``"recompute"``: within 1/20 of the unfused head's memory
-        ``"in_forward"`` is no faster, and ``"recompute"`` needs no second backward for
-        other cotangents. On an H200 the unfused head is the fastest and ``"recompute"`` the
-        faster fused one (docs/kernels.md).
+        ``"in_forward"``'s edge is within the run-to-run spread, and ``"recompute"`` needs no
+        second backward for other cotangents. On an H200 the unfused head is the fastest and
+        ``"recompute"`` the faster fused one (docs/kernels.md).
       block_size: vocabulary columns per block; ``None`` picks :func:`default_block_size` (2048
         for ``"recompute"``, 512 for ``"in_forward"``). The vocabulary need not be a multiple.
       token_block_size: tokens per chunk (``"in_forward"``); ``None`` picks
