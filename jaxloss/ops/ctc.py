@@ -193,10 +193,6 @@ def _pad_front(x):
     return jnp.concatenate([jnp.full((x.shape[0], 1), _NEG, x.dtype), x], axis=1)
 
 
-def _pad_back(x):
-    return jnp.concatenate([x, jnp.full((x.shape[0], 1), _NEG, x.dtype)], axis=1)
-
-
 def _frame(logits, t):
     return lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
 
@@ -225,12 +221,31 @@ def _emissions(logits, lse, lab, blank: int, time_major_gather: bool = True):
     return e_blank, e_label
 
 
-def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool, fast: bool = True):
+def _lae_and_weight(a, b):
+    """``logaddexp(a, b)`` (as :func:`_lae_fast`) and its derivative with respect to ``a``.
+
+    With ``u = exp(-|a - b|)``, ``logaddexp = max + log(1 + u)`` and the share of the sum that
+    came from ``a`` is ``1 / (1 + u)`` when ``a`` is the larger, ``u / (1 + u)`` otherwise: one
+    division from what the step computes anyway (``1 - w`` is ``b``'s share). Exactly 1 or 0 when
+    the other argument is the ``_NEG`` sentinel.
+    """
+    d = a - b
+    u = jnp.exp(-jnp.abs(d))
+    up = d > 0
+    return jnp.where(up, a, b) + jnp.log(1.0 + u), jnp.where(up, 1.0, u) / (1.0 + u)
+
+
+def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | None, fast=True):
     """Forward recursion over all frames.
 
-    Returns the alphas after each row's last valid frame (blank [B, N+1], label [B, N]) and, with
-    ``store``, what the backward needs: the alpha tables (blank [T, B, N+1], label [T, B, N]) and
-    lse [B, T].
+    Returns the alphas after each row's last valid frame (blank [B, N+1], label [B, N]), the
+    per-frame tables that ``store`` asks for (``None``: none) and lse [B, T]:
+
+    * ``store="alphas"``: the alphas after every frame (blank [T, B, N+1], label [T, B, N]);
+    * ``store="weights"``: each step's transition weights (:func:`_lae_and_weight`), for the
+      blank update ``P = lae(blank_i, label_{i-1})`` ([T, B, N+1]) and the label update
+      ``lae(label_i, P_i or blank_i)`` ([T, B, N]): all :func:`_ctc_core_bwd` needs.
+
     ``fast=False`` uses the autodiff-safe :func:`_lae` (for :func:`ctc_loss_jvp`).
     """
     lae = _lae_fast if fast else _lae
@@ -245,12 +260,20 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool, fa
         a_blank, a_label = carry
         e_blank, e_label, valid_t = xs
         # P[i]: reach blank i from blank i or label i-1; the skip i-2 -> i of label i adds P too.
-        p = lae(a_blank, _pad_front(a_label))
-        new_blank = e_blank + p
-        new_label = e_label + lae(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
-        new_blank = jnp.where(valid_t[:, None], new_blank, a_blank)
-        new_label = jnp.where(valid_t[:, None], new_label, a_label)
-        out = (new_blank, new_label) if store else None
+        q_from = _pad_front(a_label)
+        if store == "weights":
+            p, w_p = _lae_and_weight(a_blank, q_from)
+            stay, w_l = _lae_and_weight(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
+        else:
+            p = lae(a_blank, q_from)
+            stay = lae(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
+        new_blank = jnp.where(valid_t[:, None], e_blank + p, a_blank)
+        new_label = jnp.where(valid_t[:, None], e_label + stay, a_label)
+        out = None
+        if store == "alphas":
+            out = (new_blank, new_label)
+        elif store == "weights":
+            out = (w_p, w_l)
         return (new_blank, new_label), out
 
     init = (
@@ -258,48 +281,6 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: bool, fa
         jnp.full((batch, n), _NEG, dtype),
     )
     # Inside shard_map the carry must vary over the same mesh axes as the emissions.
-    init = tuple(vary_like(x, e_blank, e_label, valid) for x in init)
-    last, table = lax.scan(body, init, (e_blank, e_label, valid))
-    return last, ((table, lse) if store else None)
-
-
-def _alpha_scan_weights(logits, lab, skip, logit_lengths, blank: int):
-    """Forward recursion that stores, instead of the alphas, each step's transition weights.
-
-    Each ``logaddexp(a, b)`` of the recursion is ``max + log(1 + u)`` with ``u = exp(-|a - b|)``;
-    its derivative with respect to ``a`` is ``w = [a > b] / (1 + u) + [a <= b] u / (1 + u)`` (the
-    share of the sum that came from ``a``), one division from quantities the step has already
-    computed. The tables hold ``w`` for the blank update ``P = lae(blank_i, label_{i-1})``
-    ([T, B, N+1]) and the label update ``lae(label_i, P_i or blank_i)`` ([T, B, N]): the
-    backward (:func:`_ctc_core_bwd`) then propagates the occupancies with multiply-adds only.
-    Returns the last alphas, the tables and lse [B, T].
-    """
-    batch, time, _ = logits.shape
-    n = lab.shape[1]
-    dtype = logits.dtype
-    lse = jax.nn.logsumexp(logits, axis=2)
-    e_blank, e_label = _emissions(logits, lse, lab, blank)
-    valid = jnp.arange(time)[:, None] < logit_lengths[None, :]  # [T, B]
-
-    def lae_and_weight(a, b):
-        d = a - b
-        u = jnp.exp(-jnp.abs(d))
-        up = d > 0
-        return jnp.where(up, a, b) + jnp.log(1.0 + u), jnp.where(up, 1.0, u) / (1.0 + u)
-
-    def body(carry, xs):
-        a_blank, a_label = carry
-        e_blank, e_label, valid_t = xs
-        p, w_p = lae_and_weight(a_blank, _pad_front(a_label))
-        new_label, w_l = lae_and_weight(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
-        new_blank = jnp.where(valid_t[:, None], e_blank + p, a_blank)
-        new_label = jnp.where(valid_t[:, None], e_label + new_label, a_label)
-        return (new_blank, new_label), (w_p, w_l)
-
-    init = (
-        jnp.full((batch, n + 1), _NEG, dtype).at[:, 0].set(0.0),
-        jnp.full((batch, n), _NEG, dtype),
-    )
     init = tuple(vary_like(x, e_blank, e_label, valid) for x in init)
     last, tables = lax.scan(body, init, (e_blank, e_label, valid))
     return last, tables, lse
@@ -320,8 +301,8 @@ def _loss_from_ll(ll):
 
 
 def _ctc_forward(logits, lab, skip, logit_lengths, label_lengths, blank, fast=True):
-    (a_blank, a_label), _ = _alpha_scan(
-        logits, lab, skip, logit_lengths, blank, store=False, fast=fast
+    (a_blank, a_label), _, _ = _alpha_scan(
+        logits, lab, skip, logit_lengths, blank, store=None, fast=fast
     )
     return _loss_from_ll(_log_likelihood(a_blank, a_label, label_lengths))
 
@@ -332,17 +313,14 @@ def _ctc_core(logits, lab, skip, logit_lengths, label_lengths, blank):
 
 
 def _ctc_core_fwd(logits, lab, skip, logit_lengths, label_lengths, blank):
-    (a_blank, a_label), weights, lse = _alpha_scan_weights(logits, lab, skip, logit_lengths, blank)
+    (a_blank, a_label), weights, lse = _alpha_scan(
+        logits, lab, skip, logit_lengths, blank, store="weights"
+    )
     ll = _log_likelihood(a_blank, a_label, label_lengths)
-    # The final logaddexp's share for the blank after the last label (the rest is the label's).
-    n = lab.shape[1]
-    rows = jnp.arange(lab.shape[0])
-    final_blank = a_blank[rows, label_lengths]
-    if n:
-        last = jnp.where(label_lengths >= 1, a_label[rows, jnp.maximum(label_lengths - 1, 0)], _NEG)
-        w_final = jnp.exp(final_blank - _lae(final_blank, last))
-    else:
-        w_final = jnp.ones_like(final_blank)
+    # The final logaddexp's share for the blank after the last label (the rest is the label's):
+    # ll is that logaddexp, at least its blank argument, so this is in [0, 1] in every row.
+    final_blank = jnp.take_along_axis(a_blank, label_lengths[:, None], axis=1)[:, 0]
+    w_final = jnp.exp(final_blank - ll)
     res = (logits, lab, skip, logit_lengths, label_lengths, weights, w_final, lse, ll)
     return _loss_from_ll(ll), res
 
@@ -593,8 +571,8 @@ def _forward_variables(logits, labels, logit_lengths, label_lengths, blank):
     lab, skip = _prepare_labels(labels, label_lengths, blank)
     out_of_range = jnp.any((lab < 0) | (lab >= logits.shape[2]), axis=1)
     x = logits.astype(_compute_dtype(logits.dtype))
-    (a_blank, a_label), ((table_blank, table_label), _) = _alpha_scan(
-        x, lab, skip, logit_lengths, blank, store=True, fast=False
+    (a_blank, a_label), (table_blank, table_label), _ = _alpha_scan(
+        x, lab, skip, logit_lengths, blank, store="alphas", fast=False
     )
     loss = _loss_from_ll(_log_likelihood(a_blank, a_label, label_lengths))
     # the finite sentinel stays internal: unreachable states are reported as log(0)
