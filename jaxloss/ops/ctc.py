@@ -15,6 +15,13 @@ emission columns (blank and labels) are gathered from the logits once, ``[time, 
 never through a ``[batch, labels, classes]`` one-hot; the per-frame log-normaliser is one
 ``logsumexp`` over the classes.
 
+Base 2. The kernel behind :func:`ctc_loss` keeps its alphas as log2-probabilities (the emissions
+are scaled by ``log2(e)`` in the pass that gathers them, the log-likelihood is scaled back by
+``ln 2``): on XLA:CPU ``exp2`` and ``log2`` cost about two thirds of ``exp`` and ``log`` on a step's
+small arrays, which made the whole value-and-gradient about 10% faster at B=64, T=150 and 15% at
+B=8, T=1000, with the same accuracy against a float64 reference. :func:`ctc_loss_jvp` and
+:func:`ctc_forward_variables` stay in natural logs.
+
 Backward. Each ``logaddexp(a, b) = max + log(1 + u)``, ``u = exp(-|a - b|)``, has the derivative
 ``w = 1 / (1 + u)`` with respect to the larger argument and ``u / (1 + u)`` to the other: the share
 of the sum each came from, one division from what the step computed anyway. The forward stores
@@ -43,7 +50,15 @@ below ``1e-38``, which at 1000 frames and 150 labels already corrupted whole fra
 polynomial ``log1p`` in place of the ``log`` (20% faster in isolation, but XLA:CPU's cost model
 then splits each step's small loop bodies across both threads: 1.6x the CPU time, slower in wall
 time); with the weights, the class scatter after the loop instead of per frame (slower, and an
-occupancy table more), and a time-major gradient buffer (slower at the long shape).
+occupancy table more), and a time-major gradient buffer (slower at the long shape). Since the
+base-2 change: an extended-range linear space (each probability a float32 mantissa and exponent,
+added by aligning exponents with bit operations, no transcendental at all: 4x cheaper per add in
+isolation, but XLA:CPU computes the mantissa and the exponent in separate loop fusions that each
+redo the shared work, 1.2x slower overall and 1.6x the temp memory); one stored table for both
+weights (slicing it in the backward costs copies); one scatter per frame straight into the
+``[batch, time, classes]`` gradient (1.5x slower); writing the weights over the emission table in
+place (XLA copies the carried table every step); dropping the per-frame renormalisation of the
+occupancies (no faster).
 
 Numerics. ``log(0)`` is the finite sentinel ``_NEG = -1e30`` rather than ``-inf``, so the
 log-sum-exps need no ``isfinite`` guards and cannot produce NaN. A sequence whose log-likelihood
@@ -96,6 +111,10 @@ __all__ = [
 # Finite stand-in for log(0): far below any reachable log-likelihood, far enough above float32's
 # -3.4e38 that adding a few thousand emissions (each >= _NEG) to it stays finite.
 _NEG = -1e30
+# The custom-VJP kernel runs its recursion in base 2 (log2-probabilities): XLA:CPU's exp2 and
+# log2 cost about two thirds of exp and log, and the weights it stores are the same shares.
+_LOG2E = 1.4426950408889634
+_LN2 = 0.6931471805599453
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,6 +199,13 @@ def _lae(a, b):
     return hi + jnp.log(1.0 + jnp.exp(jnp.minimum(a, b) - hi))
 
 
+def _lae2_fast(a, b):
+    """Base-2 :func:`_lae_fast`: ``log2(2**a + 2**b)``, for the recursions of :func:`ctc_loss`
+    (which nothing differentiates)."""
+    d = a - b
+    return jnp.where(d > 0, a, b) + jnp.log2(1.0 + jnp.exp2(-jnp.abs(d)))
+
+
 def _lae_fast(a, b):
     """:func:`_lae` with selects instead of NaN-aware max/min (~10% faster on CPU). Its autodiff
     derivative is wrong at exact ties, so it is only used where nothing differentiates it: both
@@ -222,17 +248,17 @@ def _emissions(logits, lse, lab, blank: int, time_major_gather: bool = True):
 
 
 def _lae_and_weight(a, b):
-    """``logaddexp(a, b)`` (as :func:`_lae_fast`) and its derivative with respect to ``a``.
+    """Base-2 ``logaddexp(a, b)`` (as :func:`_lae2_fast`) and its derivative with respect to ``a``.
 
-    With ``u = exp(-|a - b|)``, ``logaddexp = max + log(1 + u)`` and the share of the sum that
-    came from ``a`` is ``1 / (1 + u)`` when ``a`` is the larger, ``u / (1 + u)`` otherwise: one
-    division from what the step computes anyway (``1 - w`` is ``b``'s share). Exactly 1 or 0 when
-    the other argument is the ``_NEG`` sentinel.
+    With ``u = 2**(-|a - b|)``, ``log2(2**a + 2**b) = max + log2(1 + u)`` and the share of the
+    sum that came from ``a`` is ``1 / (1 + u)`` when ``a`` is the larger, ``u / (1 + u)``
+    otherwise: one division from what the step computes anyway (``1 - w`` is ``b``'s share).
+    Exactly 1 or 0 when the other argument is the ``_NEG`` sentinel.
     """
     d = a - b
-    u = jnp.exp(-jnp.abs(d))
+    u = jnp.exp2(-jnp.abs(d))
     up = d > 0
-    return jnp.where(up, a, b) + jnp.log(1.0 + u), jnp.where(up, 1.0, u) / (1.0 + u)
+    return jnp.where(up, a, b) + jnp.log2(1.0 + u), jnp.where(up, 1.0, u) / (1.0 + u)
 
 
 def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | None, fast=True):
@@ -246,14 +272,20 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | No
       blank update ``P = lae(blank_i, label_{i-1})`` ([T, B, N+1]) and the label update
       ``lae(label_i, P_i or blank_i)`` ([T, B, N]): all :func:`_ctc_core_bwd` needs.
 
-    ``fast=False`` uses the autodiff-safe :func:`_lae` (for :func:`ctc_loss_jvp`).
+    ``fast=True`` (the custom-VJP kernel) works in base 2: the emissions, the alphas and the
+    log-likelihood are log2-probabilities (the weights are shares, the same in any base).
+    ``fast=False`` uses natural logs and the autodiff-safe :func:`_lae` (for
+    :func:`ctc_loss_jvp` and :func:`ctc_forward_variables`).
     """
-    lae = _lae_fast if fast else _lae
+    lae = _lae2_fast if fast else _lae
     batch, time, _ = logits.shape
     n = lab.shape[1]
     dtype = logits.dtype
     lse = jax.nn.logsumexp(logits, axis=2)
     e_blank, e_label = _emissions(logits, lse, lab, blank, time_major_gather=fast)
+    if fast:
+        e_blank = jnp.maximum(e_blank * _LOG2E, _NEG)
+        e_label = jnp.maximum(e_label * _LOG2E, _NEG)
     valid = jnp.arange(time)[:, None] < logit_lengths[None, :]  # [T, B]
 
     def body(carry, xs):
@@ -286,13 +318,19 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | No
     return last, tables, lse
 
 
-def _log_likelihood(a_blank, a_label, label_lengths):
-    """logaddexp of the two final states: the last label and the blank after it."""
+def _log_likelihood(a_blank, a_label, label_lengths, base2=False):
+    """logaddexp of the two final states: the last label and the blank after it (both alphas and
+    the result in base 2 with ``base2=True``)."""
     final_blank = jnp.take_along_axis(a_blank, label_lengths[:, None], axis=1)[:, 0]
     if a_label.shape[1] == 0:
         return final_blank
     last = jnp.take_along_axis(a_label, jnp.maximum(label_lengths - 1, 0)[:, None], axis=1)[:, 0]
-    return _lae(final_blank, jnp.where(label_lengths >= 1, last, _NEG))
+    return (_lae2_fast if base2 else _lae)(final_blank, jnp.where(label_lengths >= 1, last, _NEG))
+
+
+def _from_log2(ll):
+    """A base-2 log-likelihood in nats (the ``_NEG`` sentinel stays the sentinel)."""
+    return jnp.where(ll < _NEG / 2, ll, ll * _LN2)
 
 
 def _loss_from_ll(ll):
@@ -304,7 +342,8 @@ def _ctc_forward(logits, lab, skip, logit_lengths, label_lengths, blank, fast=Tr
     (a_blank, a_label), _, _ = _alpha_scan(
         logits, lab, skip, logit_lengths, blank, store=None, fast=fast
     )
-    return _loss_from_ll(_log_likelihood(a_blank, a_label, label_lengths))
+    ll = _log_likelihood(a_blank, a_label, label_lengths, base2=fast)
+    return _loss_from_ll(_from_log2(ll) if fast else ll)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
@@ -316,11 +355,12 @@ def _ctc_core_fwd(logits, lab, skip, logit_lengths, label_lengths, blank):
     (a_blank, a_label), weights, lse = _alpha_scan(
         logits, lab, skip, logit_lengths, blank, store="weights"
     )
-    ll = _log_likelihood(a_blank, a_label, label_lengths)
+    ll = _log_likelihood(a_blank, a_label, label_lengths, base2=True)
     # The final logaddexp's share for the blank after the last label (the rest is the label's):
     # ll is that logaddexp, at least its blank argument, so this is in [0, 1] in every row.
     final_blank = jnp.take_along_axis(a_blank, label_lengths[:, None], axis=1)[:, 0]
-    w_final = jnp.exp(final_blank - ll)
+    w_final = jnp.exp2(final_blank - ll)
+    ll = _from_log2(ll)
     res = (logits, lab, skip, logit_lengths, label_lengths, weights, w_final, lse, ll)
     return _loss_from_ll(ll), res
 
