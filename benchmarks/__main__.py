@@ -132,23 +132,25 @@ def _round_progress(enabled: bool, position: int) -> Iterator[None]:
         return
     from tqdm.auto import tqdm
 
-    def with_bar(contenders: dict[str, Callable[[], Any]], *, rounds: int = 10, warmup: int = 2):
+    def with_bar(
+        contenders: dict[str, Callable[[], Any]],
+        *,
+        rounds: int = 10,
+        warmup: int = 2,
+        on_call: Callable[[str], None] | None = None,
+    ) -> dict[str, float]:
         total = len(contenders) * (rounds + warmup)
         bar = tqdm(total=total, position=position, leave=False, unit="call", dynamic_ncols=True)
 
-        def wrap(name: str, fn: Callable[[], Any]) -> Callable[[], Any]:
-            def call() -> Any:
-                bar.set_postfix_str(name, refresh=True)
-                out = _harness.block(fn())
-                bar.update(1)
-                return out
-
-            return call
+        def advance(name: str) -> None:
+            # after the call's timer has stopped: the terminal write is not timed
+            bar.set_postfix_str(name, refresh=False)
+            bar.update(1)
+            if on_call is not None:
+                on_call(name)
 
         try:
-            return original(
-                {n: wrap(n, f) for n, f in contenders.items()}, rounds=rounds, warmup=warmup
-            )
+            return original(contenders, rounds=rounds, warmup=warmup, on_call=advance)
         finally:
             bar.close()
 

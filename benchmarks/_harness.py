@@ -39,16 +39,20 @@ def time_interleaved(
     *,
     rounds: int = 10,
     warmup: int = 2,
+    on_call: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """Median wall time in seconds of each zero-argument callable, timed in interleaved rounds.
 
     Each callable must run the whole computation (already jitted, arguments bound) and return its
     outputs; the harness blocks on them so asynchronous dispatch is not mistaken for speed.
+    ``on_call(name)`` (a progress bar) runs after each call, outside the timed region.
     """
     names = list(contenders)
     for _ in range(warmup):
         for name in names:
             block(contenders[name]())
+            if on_call is not None:
+                on_call(name)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
@@ -56,6 +60,8 @@ def time_interleaved(
             start = time.perf_counter()
             block(contenders[name]())
             samples[name].append(time.perf_counter() - start)
+            if on_call is not None:
+                on_call(name)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
