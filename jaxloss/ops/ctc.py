@@ -208,8 +208,9 @@ def _lae2_fast(a, b):
 
 def _lae_fast(a, b):
     """:func:`_lae` with selects instead of NaN-aware max/min (~10% faster on CPU). Its autodiff
-    derivative is wrong at exact ties, so it is only used where nothing differentiates it: both
-    recursions of :func:`ctc_loss`, whose gradient is the hand-written one."""
+    derivative is wrong at exact ties, so it is only used where nothing differentiates it: the
+    recursions of :func:`jaxloss.ops.rnnt_loss`, whose gradient is the hand-written one
+    (:func:`ctc_loss` uses its base-2 twin :func:`_lae2_fast`)."""
     d = a - b
     return jnp.where(d > 0, a, b) + jnp.log(1.0 + jnp.exp(-jnp.abs(d)))
 
