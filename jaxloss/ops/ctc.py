@@ -60,6 +60,17 @@ weights (slicing it in the backward costs copies); one scatter per frame straigh
 place (XLA copies the carried table every step); dropping the per-frame renormalisation of the
 occupancies (no faster).
 
+Padding. :func:`ctc_loss` pads the label axis to a multiple of 8 (with the blank, as past a row's
+label length): on XLA:CPU a step's loops over rows of states run much faster in whole AVX2
+vectors (L=31 took 1.3-1.6x the time of L=32; B=8, T=1000, L=150 runs about 10% faster padded to
+152). The added states lie past every row's label length, so no alignment ends through them.
+Measured and not kept: also padding the ``L+1`` blank states (faster in the forward alone, slower
+with the backward); windowing each frame's update to the states a row can occupy then (the first
+``t`` states at frame ``t``; from the end, the states that can still reach the last label): about
+20% fewer state updates, but only 2-4% faster, and four to five times the compile time for the
+extra loops; the backward's class scatter as one one-hot matmul after the loop (slower at both
+shapes); the two halves of the batch as two independent loops (XLA:CPU does not overlap them).
+
 Numerics. ``log(0)`` is the finite sentinel ``_NEG = -1e30`` rather than ``-inf``, so the
 log-sum-exps need no ``isfinite`` guards and cannot produce NaN. A sequence whose log-likelihood
 ends up below ``_NEG / 2`` has no alignment with non-zero probability (its target is too long for
@@ -642,6 +653,12 @@ def _ctc_loss(logits, labels, logit_lengths, label_lengths, blank, custom_vjp):
     out_of_range = jnp.any((lab < 0) | (lab >= num_classes), axis=1)
     x = logits.astype(_compute_dtype(logits.dtype))
     if custom_vjp:
+        # The label states in whole multiples of 8: XLA:CPU runs a step's loops over a row of
+        # states much faster then (L=31 took 1.3-1.6x the time of L=32). The added states lie
+        # past every row's label length, so no alignment of any row ends through them.
+        pad = -lab.shape[1] % 8
+        lab = jnp.pad(lab, ((0, 0), (0, pad)), constant_values=blank)
+        skip = jnp.pad(skip, ((0, 0), (0, pad)))
         loss = _ctc_core(x, lab, skip, logit_lengths, label_lengths, blank)
     else:
         loss = _ctc_forward(x, lab, skip, logit_lengths, label_lengths, blank, fast=False)
