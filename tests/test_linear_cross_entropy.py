@@ -277,7 +277,10 @@ def test_gradient_program_never_holds_tokens_by_vocab(strategy):
 
 def test_default_chunks():
     assert ops.default_block_size(65536) == 2048
-    assert ops.default_block_size(65536, "in_forward") == 512
+    assert ops.default_block_size(65536, "in_forward") == 4096  # with the default 512-token chunk
+    assert ops.default_block_size(65536, "in_forward", 256) == 4096
+    assert ops.default_block_size(65536, "in_forward", 128) == 512  # small chunks, small blocks
+    assert ops.default_block_size(1000, "in_forward") == 1000
     assert ops.default_token_block_size(65536) == 512  # a 128 MiB float32 chunk of logits
     assert ops.default_token_block_size(65536, 2048) == 512
     assert ops.default_token_block_size(65536, 2000) == 500  # 4 equal chunks, not 3 + 464

@@ -107,30 +107,44 @@ _NAME = "linear_cross_entropy"
 # counts at a small memory cost.
 _DEFAULT_BLOCK = 2048
 # "in_forward"'s vocabulary block only feeds the weight-gradient matmul ``hidden_chunk^T @ dz``
-# (the logits and d_hidden are one matmul per chunk): 512 columns ran it fastest of 512..2048 at a
-# 128-token chunk (the [D, block] result stays in cache), and its temporary is 2 MiB at D=1024.
+# (the logits and d_hidden are one matmul per chunk). At a 128-token chunk 512 columns ran it
+# fastest of 512..2048 (its temporary is 2 MiB at D=1024); at 512-token chunks 4096 columns made
+# the whole head 5-8% faster than 512 in three interleaved runs (2048: 2-4%, 8192: 4-6%), since
+# the wider matmuls and fewer in-place updates of d_weight cost less per column.
 _IN_FORWARD_BLOCK = 512
+_IN_FORWARD_WIDE_BLOCK = 4096
+_IN_FORWARD_WIDE_FROM = 256  # tokens per chunk
 # "in_forward" keeps one chunk of logits, [tokens, V] float32, of at most this many elements
 # (128 MiB): 512 tokens at V=65536. Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU
 # (benchmarks/results/linear_cross_entropy_strategies.md), time over the unfused optax head's:
-# 512-token chunks 0.71 (133 MiB), 128 tokens 0.84-0.92 (35 MiB), "recompute" about 0.9 (40
-# MiB). Within the 1/20-of-optax memory bound (51 MiB) "in_forward"'s edge is within the
-# run-to-run spread, and "recompute" is exact for every cotangent without a second backward:
-# "recompute" stays the default, and "in_forward" keeps the chunk that makes it fast.
+# 512-token chunks 0.71 (154 MiB with its 4096-column block), 128 tokens 0.84-0.92 (35 MiB),
+# "recompute" about 0.9 (40 MiB). Within the 1/20-of-optax memory bound (51 MiB) "in_forward"'s
+# edge is within the run-to-run spread, and "recompute" is exact for every cotangent without a
+# second backward: "recompute" stays the default, and "in_forward" keeps the chunk that makes it
+# fast.
 _TOKEN_BLOCK_ELEMENTS = 1 << 25
 STRATEGIES = ("recompute", "in_forward")
 DEFAULT_STRATEGY = "recompute"
 
 
-def default_block_size(vocab_size: int, strategy: str = "recompute") -> int:
+def default_block_size(
+    vocab_size: int, strategy: str = "recompute", token_block_size: int | None = None
+) -> int:
     """The vocabulary block :func:`linear_cross_entropy` uses when ``block_size=None``.
 
     ``min(vocab_size, 2048)`` for ``"recompute"``: a block of a couple of thousand columns keeps
     each matmul large enough to run at full speed while its ``[tokens, block]`` float32
-    temporaries stay small. ``min(vocab_size, 512)`` for ``"in_forward"``, whose block only feeds
-    the weight-gradient matmul.
+    temporaries stay small. For ``"in_forward"``, whose block only feeds the weight-gradient
+    matmul: ``min(vocab_size, 4096)`` with chunks of 256 tokens or more (``token_block_size``,
+    default :func:`default_token_block_size`), ``min(vocab_size, 512)`` with smaller chunks,
+    whose memory the wider block would nearly double.
     """
-    block = _IN_FORWARD_BLOCK if strategy == "in_forward" else _DEFAULT_BLOCK
+    block = _DEFAULT_BLOCK
+    if strategy == "in_forward":
+        chunk = (
+            default_token_block_size(vocab_size) if token_block_size is None else token_block_size
+        )
+        block = _IN_FORWARD_WIDE_BLOCK if chunk >= _IN_FORWARD_WIDE_FROM else _IN_FORWARD_BLOCK
     return max(1, min(int(vocab_size), block))
 
 
@@ -773,16 +787,16 @@ def _prepare(
         raise TypeError(f"{name}: `return_aux` must be True or False; got {return_aux!r}.")
     vaxis = static_axis_name(name, vocab_axis_name)
     vocab = global_class_count(name, vaxis, local_v)
-    block = (
-        default_block_size(local_v, strategy)
-        if block_size is None
-        else min(int(block_size), local_v)
-    )
     n = math.prod(labels.shape)
     token_block = (
         default_token_block_size(local_v, n) if token_block_size is None else int(token_block_size)
     )
     token_block = max(1, min(token_block, n))
+    block = (
+        default_block_size(local_v, strategy, token_block)
+        if block_size is None
+        else min(int(block_size), local_v)
+    )
     hit, flat, const = smoothing_terms(ls, style, vocab)
     o = _Options(
         vocab, layout, ignore, hit, flat, const, zl, cap, block, token_block, strategy,
@@ -868,14 +882,16 @@ def linear_cross_entropy(
         Measured at N=2048, D=1024, V=65536 float32 on a 2-core CPU (time over the unfused
         optax head's, below 1 is faster; ``benchmarks/results``): ``"recompute"`` about 0.9
         with 40 MiB of temp memory against optax's 1024 MiB; ``"in_forward"`` 0.71 with its
-        default 512-token chunk (133 MiB), 0.84-0.92 with 128-token chunks (35 MiB); torch's
+        default 512-token chunk (154 MiB), 0.84-0.92 with 128-token chunks (35 MiB); torch's
         ``linear_cross_entropy`` with ``batch_chunk_size=1024`` (a 256 MiB logits chunk)
-        0.58-0.67. The default is ``"recompute"``: within 1/20 of the unfused head's memory
-        ``"in_forward"``'s edge is within the run-to-run spread, and ``"recompute"`` needs no
-        second backward for other cotangents. On an H200 the unfused head is the fastest and
+        0.58-0.71, level with ``"in_forward"`` (1.01-1.09x torch's speed over four runs). The
+        default is ``"recompute"``: within 1/20 of the unfused head's memory ``"in_forward"``'s
+        edge is within the run-to-run spread, and ``"recompute"`` needs no second backward for
+        other cotangents. On an H200 the unfused head is the fastest and
         ``"recompute"`` the faster fused one (docs/kernels.md).
       block_size: vocabulary columns per block; ``None`` picks :func:`default_block_size` (2048
-        for ``"recompute"``, 512 for ``"in_forward"``). The vocabulary need not be a multiple.
+        for ``"recompute"``; for ``"in_forward"`` 4096 with chunks of 256 tokens or more, else
+        512). The vocabulary need not be a multiple.
       token_block_size: tokens per chunk (``"in_forward"``); ``None`` picks
         :func:`default_token_block_size` (512 at V=65536, evened out over the tokens). The
         tokens need not be a multiple of it.
