@@ -108,9 +108,10 @@ _NAME = "linear_cross_entropy"
 _DEFAULT_BLOCK = 2048
 # "in_forward"'s vocabulary block only feeds the weight-gradient matmul ``hidden_chunk^T @ dz``
 # (the logits and d_hidden are one matmul per chunk). At a 128-token chunk 512 columns ran it
-# fastest of 512..2048 (its temporary is 2 MiB at D=1024); at 512-token chunks 4096 columns made
-# the whole head 5-8% faster than 512 in three interleaved runs (2048: 2-4%, 8192: 4-6%), since
-# the wider matmuls and fewer in-place updates of d_weight cost less per column.
+# fastest of 512..2048 (its temporary is 2 MiB at D=1024); at 512-token chunks 4096 columns took
+# 7% and 15% less time for the whole head than 512 in two direct interleaved runs (2048: 2-5%,
+# 8192: 6%; benchmarks/results/linear_cross_entropy_strategies.md), since the wider matmuls and
+# fewer in-place updates of d_weight cost less per column.
 _IN_FORWARD_BLOCK = 512
 _IN_FORWARD_WIDE_BLOCK = 4096
 _IN_FORWARD_WIDE_FROM = 256  # tokens per chunk
