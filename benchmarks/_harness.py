@@ -3,7 +3,8 @@
 Contenders are timed *interleaved*: each round runs every contender once, in a rotating order, so
 that drift in machine load (thermal, other processes) hits all of them alike. The reported number is
 the median over rounds. Memory is XLA's compiled temp allocation, read from
-``jax.jit(f).lower(*args).compile().memory_analysis()``.
+``jax.jit(f).lower(*args).compile().memory_analysis()``. The torch contenders run on the device
+JAX runs on (:func:`torch_device`): the CPU, or the GPU when both frameworks see one.
 """
 
 from __future__ import annotations
@@ -16,11 +17,29 @@ from typing import Any
 import jax
 
 
+def torch_device() -> str:
+    """Where the torch contenders run: ``"cuda"`` when JAX's default backend is a GPU and torch
+    sees one (so both frameworks run on the same chip), else ``"cpu"``."""
+    import torch
+
+    if jax.default_backend() == "gpu" and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def _wait(x: Any) -> Any:
+    if hasattr(x, "block_until_ready"):
+        return x.block_until_ready()
+    if getattr(x, "is_cuda", False):  # a torch tensor on a GPU: its kernels run asynchronously
+        import torch
+
+        torch.cuda.synchronize(x.device)
+    return x
+
+
 def block(tree: Any) -> Any:
-    """Wait for every array in ``tree`` to be computed."""
-    return jax.tree_util.tree_map(
-        lambda x: x.block_until_ready() if hasattr(x, "block_until_ready") else x, tree
-    )
+    """Wait for every array in ``tree`` (JAX arrays, torch tensors) to be computed."""
+    return jax.tree_util.tree_map(_wait, tree)
 
 
 def temp_bytes(fn: Callable, *args: Any) -> int | None:

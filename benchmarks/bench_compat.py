@@ -4,8 +4,9 @@ Two cases, each timed interleaved (``_harness``) over ``[N, V]`` float32 logits 
 ``[N]``, the gradient of the mean loss with respect to the logits:
 
 * ``torch cross_entropy``: ``jaxloss.compat.torch.cross_entropy`` (jitted ``value_and_grad``)
-  against ``torch.nn.functional.cross_entropy`` with ``.backward()`` on the CPU, both at their
-  default thread counts. The torch rows are left out when PyTorch is not installed.
+  against ``torch.nn.functional.cross_entropy`` with ``.backward()`` on the CPU (on the GPU
+  when JAX runs on one and torch sees it), both at their default thread counts. The torch rows
+  are left out when PyTorch is not installed.
 * ``optax softmax_cross_entropy_with_integer_labels``: ``jaxloss.compat.optax``'s function of
   that name against optax's (both jitted ``value_and_grad``).
 
@@ -52,8 +53,9 @@ def _torch_step(logits: np.ndarray, labels: np.ndarray) -> Callable[[], Any] | N
         import torch
     except ImportError:
         return None
-    x = torch.from_numpy(logits.copy()).requires_grad_(True)
-    y = torch.from_numpy(labels.astype(np.int64))
+    device = _harness.torch_device()
+    x = torch.from_numpy(logits.copy()).to(device).requires_grad_(True)
+    y = torch.from_numpy(labels.astype(np.int64)).to(device)
 
     def step():
         x.grad = None

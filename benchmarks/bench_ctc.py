@@ -12,7 +12,8 @@ full length) and its gradient with respect to the logits:
 * ``keras``       -- ``keras.losses.ctc`` on the JAX backend (a port of optax's; skipped without
   Keras);
 * ``torch``       -- ``torch.nn.functional.log_softmax`` + ``ctc_loss`` + ``backward()``, PyTorch's
-  native CPU kernel, eager (only when torch is installed; no compiled temp memory).
+  native kernel (CPU; CUDA when JAX runs on a GPU and torch sees it), eager (only when torch
+  is installed; no compiled temp memory).
 
 The two cases are the issue's: (batch 8, time 1000, classes 512, labels 150) and (batch 64,
 time 150, classes 28, labels 40); ``--quick`` shrinks them. All contenders of one case are timed
@@ -91,31 +92,36 @@ def _torch_contender(logits: np.ndarray, labels: np.ndarray) -> Any:
     except ImportError:
         return None
     batch, time, _ = logits.shape
-    x_np = np.ascontiguousarray(logits)
-    targets = torch.from_numpy(labels.astype(np.int64))
-    input_lengths = torch.full((batch,), time, dtype=torch.int64)
-    target_lengths = torch.full((batch,), labels.shape[1], dtype=torch.int64)
+    device = _harness.torch_device()
+    x_in = torch.from_numpy(np.ascontiguousarray(logits)).to(device)
+    targets = torch.from_numpy(labels.astype(np.int64)).to(device)
+    input_lengths = torch.full((batch,), time, dtype=torch.int64, device=device)
+    target_lengths = torch.full((batch,), labels.shape[1], dtype=torch.int64, device=device)
 
     def step():
-        x = torch.from_numpy(x_np).requires_grad_()
+        x = x_in.detach().requires_grad_()
         log_probs = torch.nn.functional.log_softmax(x, dim=2).transpose(0, 1)  # [T, B, C]
         loss = torch.nn.functional.ctc_loss(
             log_probs, targets, input_lengths, target_lengths, blank=0, reduction="none"
         ).mean()
         loss.backward()
-        return loss.detach().numpy(), x.grad.numpy()
+        return loss.detach(), x.grad
 
     def losses():
         with torch.no_grad():
-            log_probs = torch.nn.functional.log_softmax(torch.from_numpy(x_np), dim=2)
-            return torch.nn.functional.ctc_loss(
-                log_probs.transpose(0, 1),
-                targets,
-                input_lengths,
-                target_lengths,
-                blank=0,
-                reduction="none",
-            ).numpy()
+            log_probs = torch.nn.functional.log_softmax(x_in, dim=2)
+            return (
+                torch.nn.functional.ctc_loss(
+                    log_probs.transpose(0, 1),
+                    targets,
+                    input_lengths,
+                    target_lengths,
+                    blank=0,
+                    reduction="none",
+                )
+                .cpu()
+                .numpy()
+            )
 
     return step, losses
 

@@ -121,9 +121,11 @@ def _torch_contenders(hidden, weight, labels) -> dict[str, Any]:
         return {}
     if not hasattr(F, "linear_cross_entropy"):
         return {}
-    h = torch.from_numpy(np.array(hidden, np.float32)).requires_grad_(True)
-    w = torch.from_numpy(np.array(weight, np.float32).T.copy()).requires_grad_(True)  # [V, D]
-    y = torch.from_numpy(np.array(labels, np.int64))
+    device = _harness.torch_device()
+    h = torch.from_numpy(np.array(hidden, np.float32)).to(device).requires_grad_(True)
+    w = torch.from_numpy(np.array(weight, np.float32).T.copy()).to(device)  # [V, D]
+    w.requires_grad_(True)
+    y = torch.from_numpy(np.array(labels, np.int64)).to(device)
     options = getattr(torch.nn, "LinearCrossEntropyOptions", None)
 
     def step(opts):

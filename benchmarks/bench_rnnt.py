@@ -108,15 +108,17 @@ def _torchaudio(logits: np.ndarray, labels: np.ndarray) -> Any:
     except ImportError:
         return None
     batch, time, u1, _ = logits.shape
-    targets = torch.from_numpy(labels.astype(np.int32))
-    lengths = torch.full((batch,), time, dtype=torch.int32)
-    target_lengths = torch.full((batch,), u1 - 1, dtype=torch.int32)
+    device = _harness.torch_device()
+    x_in = torch.from_numpy(logits).to(device)
+    targets = torch.from_numpy(labels.astype(np.int32)).to(device)
+    lengths = torch.full((batch,), time, dtype=torch.int32, device=device)
+    target_lengths = torch.full((batch,), u1 - 1, dtype=torch.int32, device=device)
 
     def step():
-        x = torch.from_numpy(logits).requires_grad_()
+        x = x_in.detach().requires_grad_()
         loss = taf.rnnt_loss(x, targets, lengths, target_lengths, blank=0, reduction="mean")
         loss.backward()
-        return loss.detach().numpy(), x.grad.numpy()
+        return loss.detach(), x.grad
 
     return step
 

@@ -138,8 +138,10 @@ def test_class_reductions_equal_numpy_reductions_of_the_reference(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_jit_equals_eager_and_vmap_equals_loop(name):
     results = _computed(name)
-    np.testing.assert_allclose(results["function"], results["eager_function"], rtol=1e-5)
-    np.testing.assert_allclose(results["default"], results["eager_class"], rtol=1e-5)
+    # atol: a GPU's jit fuses differently from its eager ops, and a per-sample value near 0 that
+    # comes out of a cancellation of O(1) terms keeps only their float32 rounding (1e-7).
+    np.testing.assert_allclose(results["function"], results["eager_function"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(results["default"], results["eager_class"], rtol=1e-5, atol=1e-6)
     looped = np.stack([results["default"], results["default2"]])
     np.testing.assert_allclose(results["vmap"], looped, rtol=1e-5, atol=1e-6)
 

@@ -16,7 +16,7 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 import jaxloss
-from jaxloss.ops import rnnt_loss, rnnt_loss_autodiff
+from jaxloss.ops import _common, rnnt_loss, rnnt_loss_autodiff
 
 # ------------------------------------------------------------------------------------------------
 # float64 references
@@ -424,3 +424,23 @@ def test_loss_handles_report_the_kernels_checks_under_their_own_name():
         jaxloss.RNNT()(y_true, y_pred, logit_lengths=np.full(2, 4.0))
     with pytest.raises(ValueError, match=r"^rnnt: `blank_id` must be in \[-5, 5\)"):
         jaxloss.rnnt(y_true, y_pred, blank_id=5)
+
+
+def test_unrolled_recursions_match_the_dp(monkeypatch):
+    # On a GPU the diagonal recursions run unrolled (jaxloss.ops._common.SCAN_UNROLL). The same
+    # program on this backend, with a step count that divides neither scan's length, gives the
+    # same values and gradients.
+    monkeypatch.setitem(_common.SCAN_UNROLL, jax.default_backend(), 4)
+    logits, labels, logit_lengths, label_lengths = random_case(3, time=5)
+    kw = dict(logit_lengths=logit_lengths, label_lengths=label_lengths)
+
+    def total(x):
+        return rnnt_loss(x, labels, **kw).sum()
+
+    assert "unroll=4" in str(jax.make_jaxpr(jax.value_and_grad(total))(jnp.asarray(logits)))
+    loss, grad = jax.value_and_grad(total)(jnp.asarray(logits))
+    expected = ref_losses(logits, labels, logit_lengths, label_lengths)
+    np.testing.assert_allclose(loss, expected.sum(), rtol=1e-5)
+    np.testing.assert_allclose(
+        grad, ref_grad(logits, labels, logit_lengths, label_lengths), atol=2e-5
+    )

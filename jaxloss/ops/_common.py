@@ -203,3 +203,21 @@ def exp_sum_is_safe(total: jax.Array) -> jax.Array:
     """
     tiny = jnp.asarray(np.finfo(np.float32).tiny, total.dtype) * 2.0**40
     return jnp.all(jnp.isfinite(total) & (total > tiny))
+
+
+# ----------------------------------------------------------------------------------------------
+# loops
+
+# Steps per loop iteration of the time recursions (CTC's alpha and occupancy scans, RNN-T's
+# diagonal scans), by backend. XLA:GPU pays kernel launches and a host round trip for the loop
+# condition on every iteration; unrolled, a run of steps fuses into fewer, larger kernels. On an
+# H200 (jax 0.11.2), 32 steps took CTC's value and gradient from 1.36x to 2.34x optax's speed at
+# B=64 T=150 C=28 L=40 (1.52x to 2.55x at B=8 T=1000 C=512 L=150), and RNN-T's 3.2x faster at
+# B=8 T=200 U=50 V=256 (2.4x at B=4 T=500 U=100 V=1024); 8 steps gained less for CTC and nothing
+# for RNN-T. XLA:CPU runs unrolled bodies 2-3x slower and compiles them for longer: 1 there.
+SCAN_UNROLL: dict[str, int] = {"gpu": 32}
+
+
+def scan_unroll() -> int:
+    """``unroll`` for a time recursion's ``lax.scan`` on the default backend (see SCAN_UNROLL)."""
+    return SCAN_UNROLL.get(jax.default_backend(), 1)

@@ -107,6 +107,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
+from jaxloss.ops._common import scan_unroll
 from jaxloss.ops._sharding import vary_like
 
 __all__ = [
@@ -326,7 +327,7 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | No
     )
     # Inside shard_map the carry must vary over the same mesh axes as the emissions.
     init = tuple(vary_like(x, e_blank, e_label, valid) for x in init)
-    last, tables = lax.scan(body, init, (e_blank, e_label, valid))
+    last, tables = lax.scan(body, init, (e_blank, e_label, valid), unroll=scan_unroll())
     return last, tables, lse
 
 
@@ -432,7 +433,7 @@ def _ctc_core_bwd(blank, res, g):
     )
     xs = (t_idx, w_p_t, w_l_t, valid)
     init = tuple(vary_like(x, logits, *jax.tree.leaves(xs)) for x in init)
-    (_, _, grad), _ = lax.scan(body, init, xs, reverse=True)
+    (_, _, grad), _ = lax.scan(body, init, xs, reverse=True, unroll=scan_unroll())
     return grad, None, None, None, None
 
 

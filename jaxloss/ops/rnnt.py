@@ -61,7 +61,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxloss.ops._common import logsumexp, private_copy
+from jaxloss.ops._common import logsumexp, private_copy, scan_unroll
 from jaxloss.ops._sharding import vary_like
 from jaxloss.ops.ctc import (
     _NEG,
@@ -219,7 +219,7 @@ def _alpha(blank_s, label_s, *, store: bool, fast: bool):
         new = lae(prev + blank_d, _shift_down(prev + label_d))
         return new, (new if store else None)
 
-    last, table = lax.scan(body, init, (blank_s[:-1], label_s[:-1]))
+    last, table = lax.scan(body, init, (blank_s[:-1], label_s[:-1]), unroll=scan_unroll())
     if store:
         return jnp.concatenate([init[None], table], axis=0)
     return last
@@ -300,7 +300,7 @@ def _rnnt_core_bwd(blank, clamp, res, g):
 
     init = vary_like(jnp.full(blank_s.shape[1:], _NEG, dtype), blank_s, alpha_s, ll)
     xs = (alpha_s, blank_s, label_s, valid, terminal)
-    _, (p_blank, p_label) = lax.scan(body, init, xs, reverse=True)
+    _, (p_blank, p_label) = lax.scan(body, init, xs, reverse=True, unroll=scan_unroll())
     p_blank, p_label = _unskew(p_blank, time), _unskew(p_label, time)
     occupancy = (p_blank + p_label)[..., None]
     label_next = jnp.concatenate([lab, jnp.full((lab.shape[0], 1), -1, lab.dtype)], axis=1)
