@@ -210,12 +210,19 @@ def exp_sum_is_safe(total: jax.Array) -> jax.Array:
 
 # Steps per loop iteration of the time recursions (CTC's alpha and occupancy scans, RNN-T's
 # diagonal scans), by backend. XLA:GPU pays kernel launches and a host round trip for the loop
-# condition on every iteration; unrolled, a run of steps fuses into fewer, larger kernels. On an
-# H200 (jax 0.11.2), 32 steps took CTC's value and gradient from 1.36x to 2.34x optax's speed at
-# B=64 T=150 C=28 L=40 (1.52x to 2.55x at B=8 T=1000 C=512 L=150), and RNN-T's 3.2x faster at
-# B=8 T=200 U=50 V=256 (2.4x at B=4 T=500 U=100 V=1024); 8 steps gained less for CTC and nothing
-# for RNN-T. XLA:CPU runs unrolled bodies 2-3x slower and compiles them for longer: 1 there.
-SCAN_UNROLL: dict[str, int] = {"gpu": 32}
+# condition on every iteration; unrolled, a run of steps fuses into fewer, larger kernels.
+# Value and gradient on an H200 (jax 0.11.2), interleaved with optax in one process per setting:
+#
+#   unroll                           1         8         16        32        64
+#   CTC B64 T150 C28 L40 (vs optax)  1.36x     2.14x     2.23x     2.34x     2.32x
+#   CTC B8 T1000 C512 L150           1.52x     2.51x     2.56x     2.55x     2.72x
+#   RNN-T B8 T200 U50 V256           3.75 ms   4.00 ms   1.21 ms   1.18 ms   -
+#   RNN-T B4 T500 U100 V1024         8.78 ms   9.62 ms   3.05 ms   3.67 ms   -
+#   CTC compile (s, small / large)   0.5/0.6   1.9/1.2   5.6/6.8   6.6/5.3   15/20
+#
+# 16 is where the gain levels off. XLA:CPU runs unrolled bodies 2-3x slower and compiles them
+# for longer: 1 there (and on backends not measured).
+SCAN_UNROLL: dict[str, int] = {"gpu": 16}
 
 
 def scan_unroll() -> int:

@@ -40,6 +40,9 @@ per state and frame) this took the kernel from 1.6x to 2.0x optax's speed at B=6
 L=40 and from 2.0x to 4.2x at B=8, T=1000, C=512, L=150 (2-core CPU, wall time), and the temp
 memory at the larger shape from 14 to 9 MiB.
 
+On a GPU both scans run 16 steps per loop iteration (``_common.SCAN_UNROLL``: 1.36x to 2.23x
+optax's speed at B=64 T=150 on an H200, 1.52x to 2.56x at B=8 T=1000).
+
 Measured and not kept (CPU): unrolling the scans (2-3x slower), a ``[labels, batch]`` layout,
 per-frame gathers, a one-hot class mapping; one scan running alpha forward and beta backward
 together with the gradient assembled after the loop (no faster in CPU time, and it keeps a beta

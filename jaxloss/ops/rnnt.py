@@ -24,7 +24,8 @@ temporary besides the gradient (its compiled temp memory is the size of the logi
 nothing that size. Measured on a 2-core CPU: the one-read normaliser took the kernel from 1.8x to
 2.4x the plain autodiff version's speed at B=4, T=500, U=100, V=1024; XLA:CPU runs the
 normaliser's reduction about 3x slower when the ``log`` is fused into it as an epilogue, so the
-``log`` is taken inside the ``lax.cond``'s branch.
+``log`` is taken inside the ``lax.cond``'s branch. On a GPU both diagonal scans run 16 steps per
+loop iteration (``_common.SCAN_UNROLL``): 3.75 to 1.21 ms at B=8, T=200, U=50, V=256 on an H200.
 
 Backward. A hand-written ``jax.custom_vjp``: the beta recursion runs over the diagonals in reverse
 and yields, per node, the probability that a path leaves it by a blank (``p_blank``) or by its
