@@ -275,7 +275,7 @@ def test_gradient_program_never_holds_tokens_by_vocab(strategy):
     assert (n, v) not in shapes and (v, n) not in shapes  # ... the full logits are not
 
 
-def test_default_chunks():
+def test_default_chunks(monkeypatch):
     assert ops.default_block_size(65536) == 2048
     assert ops.default_block_size(65536, "in_forward") == 4096  # with the default 512-token chunk
     assert ops.default_block_size(65536, "in_forward", 256) == 4096
@@ -286,6 +286,10 @@ def test_default_chunks():
     assert ops.default_token_block_size(65536, 2000) == 500  # 4 equal chunks, not 3 + 464
     assert ops.default_token_block_size(65536, 100) == 100
     assert ops.default_token_block_size(1 << 24, 1000) == 16  # never below 16 tokens
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert ops.default_block_size(65536) == 4096  # on a GPU the blocks' loop is the cost
+    assert ops.default_block_size(3000) == 3000
+    assert ops.default_block_size(65536, "in_forward", 128) == 512
 
 
 def test_compiled_temp_memory_is_a_fraction_of_the_unfused():
