@@ -93,7 +93,7 @@ def _torch_contender(logits: np.ndarray, labels: np.ndarray) -> Any:
         return None
     batch, time, _ = logits.shape
     device = _harness.torch_device()
-    x_in = torch.from_numpy(np.ascontiguousarray(logits)).to(device)
+    x_in = torch.from_numpy(np.array(logits, copy=True)).to(device)  # writable, contiguous
     targets = torch.from_numpy(labels.astype(np.int64)).to(device)
     input_lengths = torch.full((batch,), time, dtype=torch.int64, device=device)
     target_lengths = torch.full((batch,), labels.shape[1], dtype=torch.int64, device=device)

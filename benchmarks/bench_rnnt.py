@@ -109,7 +109,7 @@ def _torchaudio(logits: np.ndarray, labels: np.ndarray) -> Any:
         return None
     batch, time, u1, _ = logits.shape
     device = _harness.torch_device()
-    x_in = torch.from_numpy(logits).to(device)
+    x_in = torch.from_numpy(np.array(logits, copy=True)).to(device)  # writable
     targets = torch.from_numpy(labels.astype(np.int32)).to(device)
     lengths = torch.full((batch,), time, dtype=torch.int32, device=device)
     target_lengths = torch.full((batch,), u1 - 1, dtype=torch.int32, device=device)
