@@ -891,7 +891,7 @@ def linear_cross_entropy(
         with 40 MiB of temp memory against optax's 1024 MiB; ``"in_forward"`` 0.71 with its
         default 512-token chunk (154 MiB), 0.84-0.92 with 128-token chunks (35 MiB); torch's
         ``linear_cross_entropy`` with ``batch_chunk_size=1024`` (a 256 MiB logits chunk)
-        0.58-0.71, level with ``"in_forward"`` (1.01-1.09x torch's speed over four runs). The
+        0.58-0.71, level with ``"in_forward"`` (0.93-1.09x torch's speed over five runs). The
         default is ``"recompute"``: within 1/20 of the unfused head's memory ``"in_forward"``'s
         edge is within the run-to-run spread, and ``"recompute"`` needs no second backward for
         other cotangents. On an H200 the unfused head is the fastest and
