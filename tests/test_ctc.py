@@ -14,7 +14,8 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxloss
-from jaxloss.ops import _common, ctc_loss, ctc_loss_jvp
+from jaxloss.ops import ctc_loss, ctc_loss_jvp
+from tests._recursions import assert_unrolled_matches_reference
 
 RNG = np.random.default_rng(1234)
 
@@ -582,20 +583,6 @@ def test_keras_layer_bad_input_raises():
 
 
 def test_unrolled_recursions_match_the_dp(monkeypatch):
-    # On a GPU the recursions run unrolled (jaxloss.ops._common.SCAN_UNROLL). The same program on
-    # this backend, with a step count that divides neither loop's length, gives the same values
-    # and gradients.
-    monkeypatch.setitem(_common.SCAN_UNROLL, jax.default_backend(), 4)
-    logits, labels, logit_lengths, label_lengths = random_case(batch=2, time=7, seed=5)
-    kw = dict(logit_lengths=logit_lengths, label_lengths=label_lengths)
-
-    def total(x):
-        return ctc_loss(x, labels, **kw).sum()
-
-    assert "unroll=4" in str(jax.make_jaxpr(jax.value_and_grad(total))(jnp.asarray(logits)))
-    loss, grad = jax.value_and_grad(total)(jnp.asarray(logits))
-    expected = ref_losses(logits, labels, logit_lengths, label_lengths)
-    np.testing.assert_allclose(loss, expected.sum(), rtol=1e-5)
-    np.testing.assert_allclose(
-        grad, ref_grad(logits, labels, logit_lengths, label_lengths), atol=2e-5
-    )
+    # the lengths are chosen so that 4 steps per iteration divide neither scan's length
+    case = random_case(batch=2, time=7, seed=5)
+    assert_unrolled_matches_reference(monkeypatch, ctc_loss, case, ref_losses, ref_grad)

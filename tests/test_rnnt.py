@@ -16,7 +16,8 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 import jaxloss
-from jaxloss.ops import _common, rnnt_loss, rnnt_loss_autodiff
+from jaxloss.ops import rnnt_loss, rnnt_loss_autodiff
+from tests._recursions import assert_unrolled_matches_reference
 
 # ------------------------------------------------------------------------------------------------
 # float64 references
@@ -427,20 +428,6 @@ def test_loss_handles_report_the_kernels_checks_under_their_own_name():
 
 
 def test_unrolled_recursions_match_the_dp(monkeypatch):
-    # On a GPU the diagonal recursions run unrolled (jaxloss.ops._common.SCAN_UNROLL). The same
-    # program on this backend, with a step count that divides neither scan's length, gives the
-    # same values and gradients.
-    monkeypatch.setitem(_common.SCAN_UNROLL, jax.default_backend(), 4)
-    logits, labels, logit_lengths, label_lengths = random_case(3, time=5)
-    kw = dict(logit_lengths=logit_lengths, label_lengths=label_lengths)
-
-    def total(x):
-        return rnnt_loss(x, labels, **kw).sum()
-
-    assert "unroll=4" in str(jax.make_jaxpr(jax.value_and_grad(total))(jnp.asarray(logits)))
-    loss, grad = jax.value_and_grad(total)(jnp.asarray(logits))
-    expected = ref_losses(logits, labels, logit_lengths, label_lengths)
-    np.testing.assert_allclose(loss, expected.sum(), rtol=1e-5)
-    np.testing.assert_allclose(
-        grad, ref_grad(logits, labels, logit_lengths, label_lengths), atol=2e-5
-    )
+    # the lengths are chosen so that 4 steps per iteration divide neither scan's length
+    case = random_case(3, time=5)
+    assert_unrolled_matches_reference(monkeypatch, rnnt_loss, case, ref_losses, ref_grad)

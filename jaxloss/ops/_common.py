@@ -220,8 +220,10 @@ def exp_sum_is_safe(total: jax.Array) -> jax.Array:
 #   RNN-T B4 T500 U100 V1024         8.78 ms   9.62 ms   3.05 ms   3.67 ms   -
 #   CTC compile (s, small / large)   0.5/0.6   1.9/1.2   5.6/6.8   6.6/5.3   15/20
 #
-# 16 is where the gain levels off. XLA:CPU runs unrolled bodies 2-3x slower and compiles them
-# for longer: 1 there (and on backends not measured).
+# 16 is where the gain levels off. On XLA:CPU unrolling is no faster (2 and 4 measured against 1)
+# and compiles for longer: 1 there, and on backends not measured. The choice follows
+# jax.default_backend() at trace time: a program placed on the CPU of a GPU machine (jax.jit with
+# a CPU device) still unrolls, which costs compile time there, not correctness.
 SCAN_UNROLL: dict[str, int] = {"gpu": 16}
 
 
