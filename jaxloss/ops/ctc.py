@@ -67,7 +67,10 @@ dropping the per-frame renormalisation of the occupancies (no faster); the frame
 unshifted ``sum(exp)`` pass with the shifted passes under a ``lax.cond`` (6.73 against 6.53 ms);
 since the label padding, unrolling the scans by 2 or 4 (6.4-7.1 against 6.2-6.5 ms: no faster,
 where it had been 2-3x slower before); the backward's two per-frame sums (blank occupancy, total)
-as one matmul with a 0/1 matrix instead of two two-stage reductions (7.39 against 6.71 ms).
+as one matmul with a 0/1 matrix instead of two two-stage reductions (7.39 against 6.71 ms); the
+gradient buffer's softmax made independent of the forward loop (the cotangent applied per frame
+in the backward), so that XLA:CPU computes it on the other core during the loop: 1-5% faster at
+B=64, T=150, but 11% slower at B=8, T=1000, where that pass competes with the loop for the cores.
 
 Padding. :func:`ctc_loss` pads the label axis to a multiple of 8 (with the blank, as past a row's
 label length): on XLA:CPU a step's loops over rows of states run much faster in whole AVX2
