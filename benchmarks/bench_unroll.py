@@ -15,7 +15,6 @@ unrolling was no faster.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time
@@ -27,15 +26,11 @@ RNNT_SHAPES = ((8, 200, 50, 256), (4, 500, 100, 1024))
 
 
 def _median_ms(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
-    import jax
+    """Interleaved median of each already-compiled callable, in milliseconds."""
+    from benchmarks import _harness
 
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            jax.block_until_ready(fn())
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(v) * 1e3 for name, v in samples.items()}
+    seconds = _harness.time_interleaved(fns, rounds=rounds, warmup=0)
+    return {name: value * 1e3 for name, value in seconds.items()}
 
 
 def sweep_one(k: int, rounds: int = 15) -> list[str]:
