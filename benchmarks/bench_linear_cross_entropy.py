@@ -112,6 +112,15 @@ def _jax_contenders() -> dict[str, Any]:
     return out
 
 
+def _torch_absent() -> str:
+    """Why there are no torch rows: torch missing, or a torch without ``linear_cross_entropy``."""
+    try:
+        import torch
+    except ImportError:
+        return "torch not installed"
+    return f"torch {torch.__version__} has no torch.nn.functional.linear_cross_entropy"
+
+
 def _torch_contenders(hidden, weight, labels) -> dict[str, Any]:
     """name -> zero-argument callable running torch's forward + backward (empty without torch)."""
     try:
@@ -328,7 +337,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
             f"{best['median_ms'] / fastest['median_ms']:.2f}x torch's speed"
         )
     else:
-        lines.append("- torch not installed: the torch comparison was not run")
+        lines.append(f"- {_torch_absent()}: the torch comparison was not run")
     parallel = sorted(
         (row for row in rows if row["suite"] == SUITE and row["case"].startswith("vocab_parallel")),
         key=lambda row: (row["contender"], row["model_axis"]),
