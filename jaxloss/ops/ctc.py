@@ -71,6 +71,15 @@ as one matmul with a 0/1 matrix instead of two two-stage reductions (7.39 agains
 gradient buffer's softmax made independent of the forward loop (the cotangent applied per frame
 in the backward), so that XLA:CPU computes it on the other core during the loop: 1-5% faster at
 B=64, T=150, but 11% slower at B=8, T=1000, where that pass competes with the loop for the cores.
+Later: ``exp2`` and ``log2(1 + u)`` as float32 polynomials (Estrin form; a step's ``exp2`` and
+``log2`` cost about 2.3 ns per state on this CPU, the polynomials 0.9). XLA:CPU then counts the
+step's fusions as compute-bound and splits each over both threads, which costs more than it saves
+(38 against 26 ms at B=8, T=1000, in Horner form); written through small scratch buffers with
+``dynamic_update_slice`` (which XLA:CPU never splits) they were 2.15x against 2.09x optax at
+B=64, T=150 but 3.6x against 3.8x at B=8, T=1000. And the backward's occupancies written over the
+weights each step has spent, with the class mapping as one one-hot matmul after the loop: 10
+thunks per step instead of 17, but the matmul, the normalisation and the realignment after the
+loop cost more (7.7 against 7.2 ms at B=64, T=150; 59 against 30 ms at B=8, T=1000).
 
 Padding. :func:`ctc_loss` pads the label axis to a multiple of 8 (with the blank, as past a row's
 label length): on XLA:CPU a step's loops over rows of states run much faster in whole AVX2
