@@ -79,7 +79,14 @@ step's fusions as compute-bound and splits each over both threads, which costs m
 B=64, T=150 but 3.6x against 3.8x at B=8, T=1000. And the backward's occupancies written over the
 weights each step has spent, with the class mapping as one one-hot matmul after the loop: 10
 thunks per step instead of 17, but the matmul, the normalisation and the realignment after the
-loop cost more (7.7 against 7.2 ms at B=64, T=150; 59 against 30 ms at B=8, T=1000).
+loop cost more (7.7 against 7.2 ms at B=64, T=150; 59 against 30 ms at B=8, T=1000). The passes
+outside the loops at B=64, T=150 (the frame logsumexp 0.4-0.7 ms, the softmax 0.5-0.6, the
+emission gather 0.5, of about 7 ms) had no faster form: a polynomial ``exp2`` saves 0.15 ms on the
+softmax and is 2-7x slower inside the logsumexp's reduction. XLA:CPU's
+``xla_cpu_small_while_loop_byte_threshold`` (an ``--xla_backend_extra_options`` entry, 1024 bytes
+by default) compiles a whole loop as one function and took this shape from 1.93x to 2.05x optax's
+speed at 1e8, but it is a process-wide setting that speeds up optax's loop too, and neither
+``jax.jit``'s ``compiler_options`` nor an inner ``jit`` can set it for one computation.
 
 Padding. :func:`ctc_loss` pads the label axis to a multiple of 8 (with the blank, as past a row's
 label length): on XLA:CPU a step's loops over rows of states run much faster in whole AVX2
