@@ -141,6 +141,11 @@ def _case(shape: tuple[int, int, int, int], rounds: int) -> list[dict[str, Any]]
     fns: dict[str, Any] = {}
     temp: dict[str, float | None] = {}
     errs: dict[str, float] = {}
+
+    def rel_err(per_seq: np.ndarray) -> float:
+        err = np.abs(np.asarray(per_seq, np.float64) - reference) / np.abs(reference)
+        return float(np.max(err))
+
     for name, loss_fn in contenders.items():
 
         def objective(z, loss_fn=loss_fn):
@@ -150,12 +155,11 @@ def _case(shape: tuple[int, int, int, int], rounds: int) -> list[dict[str, Any]]
         fns[name] = lambda step=step: step(logits)
         tb = _harness.temp_bytes(jax.value_and_grad(objective), logits)
         temp[name] = None if tb is None else tb / 2**20
-        per_seq = np.asarray(jax.jit(loss_fn)(logits), np.float64)
-        errs[name] = float(np.max(np.abs(per_seq - reference) / np.abs(reference)))
+        errs[name] = rel_err(np.asarray(jax.jit(loss_fn)(logits)))
     peer = _torchaudio(np.asarray(logits), np.asarray(labels))
     if peer is not None:
         fns["torchaudio"], temp["torchaudio"] = peer[0], None
-        errs["torchaudio"] = float(np.max(np.abs(peer[1] - reference) / np.abs(reference)))
+        errs["torchaudio"] = rel_err(peer[1])
 
     times = _harness.time_interleaved(fns, rounds=rounds, warmup=1)
     base_ms, base_mem = times["autodiff"] * 1e3, temp["autodiff"]
