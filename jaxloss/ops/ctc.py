@@ -71,22 +71,16 @@ as one matmul with a 0/1 matrix instead of two two-stage reductions (7.39 agains
 gradient buffer's softmax made independent of the forward loop (the cotangent applied per frame
 in the backward), so that XLA:CPU computes it on the other core during the loop: 1-5% faster at
 B=64, T=150, but 11% slower at B=8, T=1000, where that pass competes with the loop for the cores.
-Later: ``exp2`` and ``log2(1 + u)`` as float32 polynomials (Estrin form; a step's ``exp2`` and
-``log2`` cost about 2.3 ns per state on this CPU, the polynomials 0.9). XLA:CPU then counts the
-step's fusions as compute-bound and splits each over both threads, which costs more than it saves
-(38 against 26 ms at B=8, T=1000, in Horner form); written through small scratch buffers with
-``dynamic_update_slice`` (which XLA:CPU never splits) they were 2.15x against 2.09x optax at
-B=64, T=150 but 3.6x against 3.8x at B=8, T=1000. And the backward's occupancies written over the
-weights each step has spent, with the class mapping as one one-hot matmul after the loop: 10
-thunks per step instead of 17, but the matmul, the normalisation and the realignment after the
-loop cost more (7.7 against 7.2 ms at B=64, T=150; 59 against 30 ms at B=8, T=1000). The passes
-outside the loops at B=64, T=150 (the frame logsumexp 0.4-0.7 ms, the softmax 0.5-0.6, the
-emission gather 0.5, of about 7 ms) had no faster form: a polynomial ``exp2`` saves 0.15 ms on the
-softmax and is 2-7x slower inside the logsumexp's reduction. XLA:CPU's
-``xla_cpu_small_while_loop_byte_threshold`` (an ``--xla_backend_extra_options`` entry, 1024 bytes
-by default) compiles a whole loop as one function and took this shape from 1.93x to 2.05x optax's
-speed at 1e8, but it is a process-wide setting that speeds up optax's loop too, and neither
-``jax.jit``'s ``compiler_options`` nor an inner ``jit`` can set it for one computation.
+Later attempts (figures in ``benchmarks/results/ctc_cpu_attempts.md``): ``exp2`` and
+``log2(1 + u)`` as float32 polynomials, cheaper per state, but XLA:CPU's cost model counts such a
+step as compute-bound and splits it across threads, which costs more than it saves (routed through
+``dynamic_update_slice`` scratch buffers, which it never splits, they gained 3-4% at B=64, T=150,
+within the run-to-run spread, and were level or slower at B=8, T=1000); the backward's occupancies
+written over the weights each step has spent, with the class mapping as one one-hot matmul after
+the loop (a leaner loop, but more work after it); faster forms of the logsumexp, gather and softmax
+passes outside the loops (none worth carrying); and XLA:CPU's
+``xla_cpu_small_while_loop_byte_threshold``, which compiles a whole loop as one function and does
+help, but is a process-wide setting that a library cannot apply to its own computation.
 
 Padding. :func:`ctc_loss` pads the label axis to a multiple of 8 (with the blank, as past a row's
 label length): on XLA:CPU a step's loops over rows of states run much faster in whole AVX2
