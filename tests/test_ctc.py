@@ -14,6 +14,7 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxloss
+from jaxloss.ops import ctc as ctc_module
 from jaxloss.ops import ctc_loss, ctc_loss_jvp
 from tests._recursions import assert_unrolled_matches_reference
 
@@ -583,6 +584,57 @@ def test_keras_layer_bad_input_raises():
 
 
 def test_unrolled_recursions_match_the_dp(monkeypatch):
-    # the lengths are chosen so that 4 steps per iteration divide neither scan's length
+    # the lengths are chosen so that 4 steps per iteration divide neither scan's length; a GPU
+    # runs the steps with XLA's exp2 and log2, not the CPU's polynomials
+    monkeypatch.setattr(ctc_module, "_use_polynomials", lambda dtype: False)
     case = random_case(batch=2, time=7, seed=5)
     assert_unrolled_matches_reference(monkeypatch, ctc_loss, case, ref_losses, ref_grad)
+
+
+def test_both_step_forms_match_the_dp(monkeypatch):
+    """The recursion with the float32 polynomials (XLA:CPU) and with XLA's exp2 and log2 (other
+    backends, float64) give the float64 DP's losses and gradients. The second form gets a shape
+    of its own, so that its program is traced afresh with the setting (not taken from the cache)."""
+    for polynomials, time in ((True, 6), (False, 5)):
+        monkeypatch.setattr(ctc_module, "_use_polynomials", lambda dtype, p=polynomials: p)
+        logits, labels, logit_lengths, label_lengths = case = random_case(time=time, seed=21)
+        kw = dict(logit_lengths=logit_lengths, label_lengths=label_lengths)
+        program = str(jax.make_jaxpr(ctc_loss)(logits, labels, **kw))
+        assert ("bitcast_convert_type" in program) == polynomials  # 2**floor(x) of _exp2_neg
+        loss, grad = loss_and_grad(logits, labels, **kw)
+        np.testing.assert_allclose(ctc_loss(logits, labels, **kw), ref_losses(*case), rtol=1e-5)
+        np.testing.assert_allclose(loss, ref_losses(*case).sum(), rtol=1e-5)
+        np.testing.assert_allclose(grad, ref_grad(*case), atol=2e-5)
+
+
+def test_polynomials_match_float64():
+    """The CPU recursion's exp2 and log2(1 + u) against NumPy in float64, over their domains."""
+    x = -np.concatenate([np.linspace(0, 1, 20001), np.linspace(1, 125, 20001)]).astype(np.float32)
+    got = np.asarray(jax.jit(ctc_module._exp2_neg)(x), np.float64)
+    want = np.exp2(x.astype(np.float64))
+    assert np.max(np.abs(got - want) / want) < 1.5e-7
+    assert np.all(np.asarray(ctc_module._exp2_neg(jnp.float32(-200.0))) == 0)
+    u = np.linspace(2.0**-30, 1, 20001).astype(np.float32)
+    a = np.zeros_like(u)
+    lae, weight, _ = jax.jit(ctc_module._lae_and_weight_poly)(a, np.log2(u), jnp.zeros((2, u.size)))
+    u64 = u.astype(np.float64)
+    np.testing.assert_allclose(lae, np.log2(1 + u64), atol=3e-7)
+    np.testing.assert_allclose(weight, 1 / (1 + u64), atol=3e-7)
+
+
+def test_a_per_frame_offset_changes_nothing():
+    """The kernel shifts each frame by its largest logit, not its logsumexp, and adds the
+    difference back: an offset per frame (the softmax is blind to it) leaves loss and gradient."""
+    logits, labels, logit_lengths, label_lengths = random_case(seed=22)
+    kw = dict(logit_lengths=logit_lengths, label_lengths=label_lengths)
+    offset = np.random.default_rng(22).uniform(-50, 50, size=(*logits.shape[:2], 1))
+    moved = (logits + offset).astype(np.float32)
+    loss, grad = loss_and_grad(logits, labels, **kw)
+    loss_moved, grad_moved = loss_and_grad(moved, labels, **kw)
+    np.testing.assert_allclose(loss_moved, loss, rtol=1e-5)
+    np.testing.assert_allclose(grad_moved, grad, atol=2e-5)
+    np.testing.assert_allclose(
+        ctc_loss(moved, labels, **kw),
+        ref_losses(logits, labels, logit_lengths, label_lengths),
+        rtol=1e-5,
+    )

@@ -43,42 +43,61 @@ memory at the larger shape from 14 to 9 MiB.
 On a GPU both scans run 16 steps per loop iteration (``_common.SCAN_UNROLL``: 1.36x to 2.23x
 optax's speed at B=64 T=150 on an H200, 1.52x to 2.56x at B=8 T=1000).
 
+Polynomials (XLA:CPU, float32). A step's ``exp2`` and ``log2`` cost XLA:CPU about 1 and 1.6 ns
+per state on its small arrays; float32 polynomials (:func:`_exp2_neg`, and ``u * q(u)`` for
+``log2(1 + u)``, both as accurate as XLA's own) cost about 0.9 ns for the two. Written plainly
+they do not pay: XLA:CPU's cost model counts a fused loop whose flops exceed its bytes as
+compute-bound and splits it over its threads, which costs a small step more than the polynomials
+save. It never splits a fusion that ends in a ``dynamic_update_slice``, so each log-add-exp is
+written into a two-row scratch buffer the loop carries (:func:`_lae_and_weight_poly`). GPUs keep
+their hardware ``exp2`` and ``log2``, float64 keeps XLA's.
+
+Off the loop's path. The forward rule gathers the emissions less each frame's largest logit
+instead of its logsumexp (the weights do not change: a constant per frame cancels from every
+share) and takes the difference off the log-likelihood after the loop; the backward's gradient
+buffer starts as the plain softmax, and the loop scales each frame by the cotangent. Neither the
+logsumexp nor the softmax pass then stands in front of the forward loop, and XLA:CPU runs them on
+the other core while the loop runs. The difference is reduced from the loop's result (times zero)
+so that the logsumexp stays alive through the loop: XLA would otherwise give its buffer to the
+loop's temporaries, and the loop would wait for every pass that reads it. The backward's two
+per-frame sums are folded to 32 columns before they are reduced: XLA:CPU runs a longer row
+reduction as two kernels, and a step pays for each kernel it runs. Together these three took the
+value and gradient from about 2.0x to 2.2-2.3x optax's speed at B=64, T=150 and from about 3.5x
+to 4.1-4.4x at B=8, T=1000, and the plain forward from 3.2 to 2.6 ms and from 11.6 to 8.7 ms; each
+piece's share is in ``benchmarks/results/ctc_cpu_attempts.md``.
+
 Measured and not kept (CPU): unrolling the scans (2-3x slower), a ``[labels, batch]`` layout,
 per-frame gathers, a one-hot class mapping; one scan running alpha forward and beta backward
 together with the gradient assembled after the loop (no faster in CPU time, and it keeps a beta
 table too: about 2.5x the temp memory); the same meeting in the middle (half of each table,
-gradient rows in the second half: no faster); Rabiner's scaled probability space, about 1.4x
-faster per step, but float32 loses states whose probability relative to the frame's best falls
-below ``1e-38``, which at 1000 frames and 150 labels already corrupted whole frames' gradients; a
-polynomial ``log1p`` in place of the ``log`` (20% faster in isolation, but XLA:CPU's cost model
-then splits each step's small loop bodies across both threads: 1.6x the CPU time, slower in wall
-time); with the weights, the class scatter after the loop instead of per frame (slower, and an
-occupancy table more), and a time-major gradient buffer (slower at the long shape). Since the
-base-2 change: an extended-range linear space (each probability a float32 mantissa and exponent,
-added by aligning exponents with bit operations, no transcendental at all: 4x cheaper per add in
-isolation, but XLA:CPU computes the mantissa and the exponent in separate loop fusions that each
-redo the shared work, 1.2x slower overall and 1.6x the temp memory); one stored table for both
-weights (slicing it in the backward costs copies); one scatter per frame straight into the
-``[batch, time, classes]`` gradient (1.5x slower); writing the weights over the emission table in
-place (XLA copies the carried table every step unless the step's writes depend on its reads of
-the emissions; with that dependency the zero-filled weight tables go, about 0.5 ms, but the loop
-bodies get slower: 7.66 against 6.86 ms at B=64, T=150 and 31.4 against 25.7 ms at B=8, T=1000);
-dropping the per-frame renormalisation of the occupancies (no faster); the frame logsumexp as one
-unshifted ``sum(exp)`` pass with the shifted passes under a ``lax.cond`` (6.73 against 6.53 ms);
-since the label padding, unrolling the scans by 2 or 4 (6.4-7.1 against 6.2-6.5 ms: no faster,
-where it had been 2-3x slower before); the backward's two per-frame sums (blank occupancy, total)
-as one matmul with a 0/1 matrix instead of two two-stage reductions (7.39 against 6.71 ms); the
-gradient buffer's softmax made independent of the forward loop (the cotangent applied per frame
-in the backward), so that XLA:CPU computes it on the other core during the loop: 1-5% faster at
-B=64, T=150, but 11% slower at B=8, T=1000, where that pass competes with the loop for the cores.
-Later attempts (figures in ``benchmarks/results/ctc_cpu_attempts.md``): ``exp2`` and
-``log2(1 + u)`` as float32 polynomials, cheaper per state, but XLA:CPU's cost model counts such a
-step as compute-bound and splits it across threads, which costs more than it saves (routed through
-``dynamic_update_slice`` scratch buffers, which it never splits, they gained 3-4% at B=64, T=150,
-within the run-to-run spread, and were level or slower at B=8, T=1000); the backward's occupancies
-written over the weights each step has spent, with the class mapping as one one-hot matmul after
-the loop (a leaner loop, but more work after it); faster forms of the logsumexp, gather and softmax
-passes outside the loops (none worth carrying); and XLA:CPU's
+gradient rows in the second half: no faster); Rabiner's scaled probability space, about 1.4x faster
+per step, but float32 loses states whose probability relative to the frame's best falls below
+``1e-38``, which at 1000 frames and 150 labels already corrupted whole frames' gradients; a
+polynomial ``log1p`` in place of the ``log`` written plainly (split across both threads, as above:
+1.6x the CPU time, slower in wall time); with the weights, the class scatter after the loop instead
+of per frame (slower, and an occupancy table more), and a time-major gradient buffer (slower at the
+long shape). Since the base-2 change: an extended-range linear space (each probability a float32
+mantissa and exponent, added by aligning exponents with bit operations, no transcendental at all:
+4x cheaper per add in isolation, but XLA:CPU computes the mantissa and the exponent in separate
+loop fusions that each redo the shared work, 1.2x slower overall and 1.6x the temp memory); one
+stored table for both weights (slicing it in the backward costs copies); one scatter per frame
+straight into the ``[batch, time, classes]`` gradient (1.5x slower); writing the weights over the
+emission table in place (XLA copies the carried table every step unless the step's writes depend on
+its reads of the emissions; with that dependency the zero-filled weight tables go, about 0.5 ms,
+but the loop bodies get slower: 7.66 against 6.86 ms at B=64, T=150 and 31.4 against 25.7 ms at
+B=8, T=1000); dropping the per-frame renormalisation of the occupancies (no faster); the frame
+logsumexp as one unshifted ``sum(exp)`` pass with the shifted passes under a ``lax.cond`` (6.73
+against 6.53 ms); since the label padding, unrolling the scans by 2 or 4 (6.4-7.1 against 6.2-6.5
+ms: no faster, where it had been 2-3x slower before); the backward's two per-frame sums (blank
+occupancy, total) as one matmul with a 0/1 matrix instead of two two-stage reductions (7.39 against
+6.71 ms). The softmax pass taken off the forward loop's path alone was 1-5% faster at B=64, T=150
+but 11% slower at B=8, T=1000, and the scratch-buffer polynomials alone 3-4% faster at B=64, T=150
+and level at B=8, T=1000: both are kept since, with the logsumexp off the path too and the loop no
+longer waiting for either pass. Later attempts (figures in
+``benchmarks/results/ctc_cpu_attempts.md``): the polynomials in Estrin form (slower than Horner's);
+the backward's occupancies written over the weights each step has spent, with the class mapping as
+one one-hot matmul after the loop (a leaner loop, but more work after it); faster forms of the
+logsumexp, gather and softmax passes outside the loops (none worth carrying); and XLA:CPU's
 ``xla_cpu_small_while_loop_byte_threshold``, which compiles a whole loop as one function and does
 help, but is a process-wide setting that a library cannot apply to its own computation.
 
@@ -258,27 +277,28 @@ def _frame(logits, t):
     return lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
 
 
-def _emissions(logits, lse, lab, blank: int, time_major_gather: bool = True):
-    """Emission log-probabilities of every frame, time-major for the scans: blank [T, B, 1] and
-    labels [T, B, N], each >= _NEG (a logit of -inf, a masked class, becomes the sentinel).
+def _emissions(logits, shift, lab, blank: int, time_major_gather: bool = True):
+    """Emission scores of every frame, time-major for the scans: blank [T, B, 1] and labels
+    [T, B, N], each the logit minus its frame's ``shift`` [B, T] (the logsumexp gives
+    log-probabilities) and >= _NEG (a logit of -inf, a masked class, becomes the sentinel).
 
     ``time_major_gather=False`` gathers [B, T, N] and transposes: for autodiff, whose transpose
     of the time-major gather keeps more."""
     if not time_major_gather:
-        lse = lse[:, :, None]
-        e_blank = jnp.maximum(logits[:, :, blank : blank + 1] - lse, _NEG)
+        shift = shift[:, :, None]
+        e_blank = jnp.maximum(logits[:, :, blank : blank + 1] - shift, _NEG)
         e_label = jnp.take_along_axis(logits, lab[:, None, :], axis=2, mode="clip")
-        e_label = jnp.maximum(e_label - lse, _NEG)
+        e_label = jnp.maximum(e_label - shift, _NEG)
         return jnp.transpose(e_blank, (1, 0, 2)), jnp.transpose(e_label, (1, 0, 2))
     batch, time, num_classes = logits.shape
-    lse_t = jnp.transpose(lse)[:, :, None]  # [T, B, 1]
-    e_blank = jnp.maximum(jnp.transpose(logits[:, :, blank])[:, :, None] - lse_t, _NEG)
+    shift_t = jnp.transpose(shift)[:, :, None]  # [T, B, 1]
+    e_blank = jnp.maximum(jnp.transpose(logits[:, :, blank])[:, :, None] - shift_t, _NEG)
     # One gather straight into the time-major layout: gathering [B, T, N] and then transposing
     # keeps two copies alive at once (a quarter of the temp memory at 28 classes).
     rows = jnp.arange(batch)[None, :, None]
     frames = jnp.arange(time)[:, None, None]
     classes = jnp.clip(lab, 0, num_classes - 1)[None, :, :]
-    e_label = jnp.maximum(logits[rows, frames, classes] - lse_t, _NEG)
+    e_label = jnp.maximum(logits[rows, frames, classes] - shift_t, _NEG)
     return e_blank, e_label
 
 
@@ -296,11 +316,74 @@ def _lae_and_weight(a, b):
     return jnp.where(up, a, b) + jnp.log2(1.0 + u), jnp.where(up, 1.0, u) / (1.0 + u)
 
 
+# float32 polynomials for the CPU recursion (see "Polynomials" in the module docstring): least-
+# squares Chebyshev fits on [0, 1] in float64, converted to monomial coefficients. log2(1 + u) =
+# u * q(u) is within 1.7e-7 of the float64 value (XLA's log2(1 + u): 1.5e-7); 2**f for the
+# fraction f of x, scaled by 2**floor(x) through the exponent bits, within 8.1e-8 relative for
+# x >= -125 (XLA's exp2: 4e-6).
+_LOG2_1P_Q = (
+    1.442694902420044,
+    -0.7213367819786072,
+    0.4806484282016754,
+    -0.3581583797931671,
+    0.2749192714691162,
+    -0.19597473740577698,
+    0.1118670180439949,
+    -0.04214145988225937,
+    0.0074818129651248455,
+)
+_EXP2_FRAC = (
+    1.0,
+    0.693146824836731,
+    0.24023109674453735,
+    0.055478911846876144,
+    0.009686187840998173,
+    0.001238240976817906,
+    0.00021871253557037562,
+)
+
+
+def _horner(coefs, x):
+    r = jnp.asarray(coefs[-1], x.dtype)
+    for c in coefs[-2::-1]:
+        r = r * x + jnp.asarray(c, x.dtype)
+    return r
+
+
+def _exp2_neg(x):
+    """``2**x`` for float32 ``x <= 0`` (0 below -127), without XLA's ``exp2``."""
+    x = jnp.maximum(x, -127.0)
+    n = jnp.floor(x)
+    scale = lax.bitcast_convert_type((n.astype(jnp.int32) + 127) << 23, jnp.float32)
+    return _horner(_EXP2_FRAC, x - n) * scale
+
+
+def _lae_and_weight_poly(a, b, scratch):
+    """:func:`_lae_and_weight` with the float32 polynomials, its sum written into row 0 of
+    ``scratch`` ([2, ...]: a whole-array update would be simplified away). XLA:CPU counts a fused
+    loop whose flops exceed its bytes as compute-bound and splits it over its threads, which
+    costs a small step more than the polynomials save; a fusion that ends in a
+    ``dynamic_update_slice`` it never splits. Returns the sum, the weight and the scratch."""
+    d = a - b
+    u = _exp2_neg(-jnp.abs(d))
+    up = d > 0
+    scratch = lax.dynamic_update_index_in_dim(
+        scratch, jnp.where(up, a, b) + u * _horner(_LOG2_1P_Q, u), 0, 0
+    )
+    return scratch[0], jnp.where(up, 1.0, u) / (1.0 + u), scratch
+
+
+def _use_polynomials(dtype) -> bool:
+    """The polynomial step on XLA:CPU in float32; XLA's own ``exp2``/``log2`` elsewhere (a GPU's
+    are hardware instructions) and in float64."""
+    return dtype == jnp.float32 and jax.default_backend() == "cpu"
+
+
 def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | None, fast=True):
     """Forward recursion over all frames.
 
     Returns the alphas after each row's last valid frame (blank [B, N+1], label [B, N]), the
-    per-frame tables that ``store`` asks for (``None``: none) and lse [B, T]:
+    per-frame tables that ``store`` asks for (``None``: none), lse [B, T] and an offset:
 
     * ``store="alphas"``: the alphas after every frame (blank [T, B, N+1], label [T, B, N]);
     * ``store="weights"``: each step's transition weights (:func:`_lae_and_weight`), for the
@@ -311,24 +394,39 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | No
     log-likelihood are log2-probabilities (the weights are shares, the same in any base).
     ``fast=False`` uses natural logs and the autodiff-safe :func:`_lae` (for
     :func:`ctc_loss_jvp` and :func:`ctc_forward_variables`).
+
+    With ``store="weights"`` the emissions are the logits less their frame's maximum rather than
+    their logsumexp (see "Off the loop's path" in the module docstring): the offset [B] is what
+    the log2-likelihood of the returned alphas exceeds the true one by. ``None`` otherwise.
     """
     lae = _lae2_fast if fast else _lae
     batch, time, _ = logits.shape
     n = lab.shape[1]
     dtype = logits.dtype
+    valid = jnp.arange(time)[:, None] < logit_lengths[None, :]  # [T, B]
     lse = jax.nn.logsumexp(logits, axis=2)
-    e_blank, e_label = _emissions(logits, lse, lab, blank, time_major_gather=fast)
+    if store == "weights":
+        top = jnp.max(logits, axis=2)
+        shift = jnp.where(jnp.isfinite(top), top, 0.0)
+    else:
+        shift = lse
+    e_blank, e_label = _emissions(logits, shift, lab, blank, time_major_gather=fast)
     if fast:
         e_blank = jnp.maximum(e_blank * _LOG2E, _NEG)
         e_label = jnp.maximum(e_label * _LOG2E, _NEG)
-    valid = jnp.arange(time)[:, None] < logit_lengths[None, :]  # [T, B]
+    poly = fast and _use_polynomials(dtype)
 
     def body(carry, xs):
-        a_blank, a_label = carry
+        (a_blank, a_label), scratch = carry
         e_blank, e_label, valid_t = xs
         # P[i]: reach blank i from blank i or label i-1; the skip i-2 -> i of label i adds P too.
         q_from = _pad_front(a_label)
-        if store == "weights":
+        if poly:
+            p, w_p, s_p = _lae_and_weight_poly(a_blank, q_from, scratch[0])
+            q = jnp.where(skip, p[:, :n], a_blank[:, :n])
+            stay, w_l, s_l = _lae_and_weight_poly(a_label, q, scratch[1])
+            scratch = (s_p, s_l)
+        elif store == "weights":
             p, w_p = _lae_and_weight(a_blank, q_from)
             stay, w_l = _lae_and_weight(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
         else:
@@ -341,16 +439,26 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | No
             out = (new_blank, new_label)
         elif store == "weights":
             out = (w_p, w_l)
-        return (new_blank, new_label), out
+        return ((new_blank, new_label), scratch), out
 
     init = (
         jnp.full((batch, n + 1), _NEG, dtype).at[:, 0].set(0.0),
         jnp.full((batch, n), _NEG, dtype),
     )
+    scratch = (jnp.zeros((2, batch, n + 1), dtype), jnp.zeros((2, batch, n), dtype)) if poly else ()
     # Inside shard_map the carry must vary over the same mesh axes as the emissions.
-    init = tuple(vary_like(x, e_blank, e_label, valid) for x in init)
-    last, tables = lax.scan(body, init, (e_blank, e_label, valid), unroll=scan_unroll())
-    return last, tables, lse
+    init, scratch = jax.tree.map(lambda x: vary_like(x, e_blank, e_label, valid), (init, scratch))
+    (last, _), tables = lax.scan(
+        body, (init, scratch), (e_blank, e_label, valid), unroll=scan_unroll()
+    )
+    offset = None
+    if store == "weights":
+        # Reduced from the loop's result (times zero), so that XLA keeps lse and the shift alive
+        # through the loop: it would otherwise give their buffers to the loop's temporaries, and
+        # the loop would wait for the passes that read them.
+        tie = 0.0 * last[0][:, :1]
+        offset = jnp.sum(jnp.where(valid.T, lse - shift + tie, 0.0), axis=1) * _LOG2E
+    return last, tables, lse, offset
 
 
 def _log_likelihood(a_blank, a_label, label_lengths, base2=False):
@@ -374,7 +482,7 @@ def _loss_from_ll(ll):
 
 
 def _ctc_forward(logits, lab, skip, logit_lengths, label_lengths, blank, fast=True):
-    (a_blank, a_label), _, _ = _alpha_scan(
+    (a_blank, a_label), _, _, _ = _alpha_scan(
         logits, lab, skip, logit_lengths, blank, store=None, fast=fast
     )
     ll = _log_likelihood(a_blank, a_label, label_lengths, base2=fast)
@@ -387,7 +495,7 @@ def _ctc_core(logits, lab, skip, logit_lengths, label_lengths, blank):
 
 
 def _ctc_core_fwd(logits, lab, skip, logit_lengths, label_lengths, blank):
-    (a_blank, a_label), weights, lse = _alpha_scan(
+    (a_blank, a_label), weights, lse, offset = _alpha_scan(
         logits, lab, skip, logit_lengths, blank, store="weights"
     )
     ll = _log_likelihood(a_blank, a_label, label_lengths, base2=True)
@@ -395,9 +503,20 @@ def _ctc_core_fwd(logits, lab, skip, logit_lengths, label_lengths, blank):
     # ll is that logaddexp, at least its blank argument, so this is in [0, 1] in every row.
     final_blank = jnp.take_along_axis(a_blank, label_lengths[:, None], axis=1)[:, 0]
     w_final = jnp.exp2(final_blank - ll)
+    ll = jnp.where(ll < _NEG / 2, ll, ll - offset)
     ll = _from_log2(ll)
     res = (logits, lab, skip, logit_lengths, label_lengths, weights, w_final, lse, ll)
     return _loss_from_ll(ll), res
+
+
+def _row_sum(x):
+    """Sum over the last axis, folded to at most 32 columns first: XLA:CPU splits a longer row
+    reduction into two kernels (partial sums over windows of 32, then their sum), and a loop
+    step pays for each kernel it runs."""
+    while x.shape[1] > 32:
+        half = (x.shape[1] + 1) // 2
+        x = x[:, :half] + jnp.pad(x[:, half:], ((0, 0), (0, 2 * half - x.shape[1])))
+    return jnp.sum(x, axis=1)
 
 
 def _ctc_core_bwd(blank, res, g):
@@ -429,11 +548,12 @@ def _ctc_core_bwd(blank, res, g):
         t, w_p, w_l, valid_t = xs
         v = valid_t[:, None]
         # the frame's occupancies, normalised: their total is 1 up to rounding on a valid frame
-        total = jnp.sum(g_blank, axis=1) + jnp.sum(g_label, axis=1)
+        blank_total = _row_sum(g_blank)
+        total = blank_total + _row_sum(g_label)
         scale = jnp.where(valid_t & (total > 0), g / jnp.maximum(total, 1e-30), 0.0)
-        grad_t = _frame(grad, t)
+        grad_t = _frame(grad, t) * jnp.where(valid_t, g, 0.0)[:, None]
         grad_t = grad_t.at[rows, lab].add(-g_label * scale[:, None], mode="drop")
-        grad_t = grad_t.at[:, blank].add(-jnp.sum(g_blank, axis=1) * scale)
+        grad_t = grad_t.at[:, blank].add(-blank_total * scale)
         grad = lax.dynamic_update_index_in_dim(grad, grad_t, t, axis=1)
         # back through step t: label i = lae(label_i, Q_i), Q_i = P_i if skip_i else blank_i,
         # blank i = P_i = lae(blank_i, label_{i-1})
@@ -450,8 +570,10 @@ def _ctc_core_bwd(blank, res, g):
     init = (
         jnp.where(cols_b == label_lengths[:, None], w_final[:, None], 0.0).astype(dtype),
         jnp.where(cols_l == label_lengths[:, None] - 1, 1.0 - w_final[:, None], 0.0).astype(dtype),
-        # the softmax term of every frame in one vectorised pass; the scan subtracts occupancies
-        jnp.exp(logits - lse[:, :, None]) * jnp.where(valid, g[None, :], 0.0).T[:, :, None],
+        # Every frame's softmax in one vectorised pass; the scan scales each frame by the
+        # cotangent and subtracts its occupancies. Independent of the cotangent, so XLA can run
+        # it during the forward loop, on the other core.
+        jnp.exp(logits - lse[:, :, None]),
     )
     xs = (t_idx, w_p_t, w_l_t, valid)
     init = tuple(vary_like(x, logits, *jax.tree.leaves(xs)) for x in init)
@@ -646,7 +768,7 @@ def _forward_variables(logits, labels, logit_lengths, label_lengths, blank):
     lab, skip = _prepare_labels(labels, label_lengths, blank)
     out_of_range = jnp.any((lab < 0) | (lab >= logits.shape[2]), axis=1)
     x = logits.astype(_compute_dtype(logits.dtype))
-    (a_blank, a_label), (table_blank, table_label), _ = _alpha_scan(
+    (a_blank, a_label), (table_blank, table_label), _, _ = _alpha_scan(
         x, lab, skip, logit_lengths, blank, store="alphas", fast=False
     )
     loss = _loss_from_ll(_log_likelihood(a_blank, a_label, label_lengths))
