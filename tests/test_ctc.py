@@ -16,6 +16,7 @@ from jax.test_util import check_grads
 import jaxloss
 from jaxloss.ops import ctc as ctc_module
 from jaxloss.ops import ctc_loss, ctc_loss_jvp
+from jaxloss.ops._common import exp2_neg
 from tests._recursions import assert_unrolled_matches_reference
 
 RNG = np.random.default_rng(1234)
@@ -586,7 +587,7 @@ def test_keras_layer_bad_input_raises():
 def test_unrolled_recursions_match_the_dp(monkeypatch):
     # the lengths are chosen so that 4 steps per iteration divide neither scan's length; a GPU
     # runs the steps with XLA's exp2 and log2, not the CPU's polynomials
-    monkeypatch.setattr(ctc_module, "_use_polynomials", lambda dtype: False)
+    monkeypatch.setattr(ctc_module, "use_polynomials", lambda dtype: False)
     case = random_case(batch=2, time=7, seed=5)
     assert_unrolled_matches_reference(monkeypatch, ctc_loss, case, ref_losses, ref_grad)
 
@@ -596,11 +597,11 @@ def test_both_step_forms_match_the_dp(monkeypatch):
     backends, float64) give the float64 DP's losses and gradients. The second form gets a shape
     of its own, so that its program is traced afresh with the setting (not taken from the cache)."""
     for polynomials, time in ((True, 6), (False, 5)):
-        monkeypatch.setattr(ctc_module, "_use_polynomials", lambda dtype, p=polynomials: p)
+        monkeypatch.setattr(ctc_module, "use_polynomials", lambda dtype, p=polynomials: p)
         logits, labels, logit_lengths, label_lengths = case = random_case(time=time, seed=21)
         kw = dict(logit_lengths=logit_lengths, label_lengths=label_lengths)
         program = str(jax.make_jaxpr(ctc_loss)(logits, labels, **kw))
-        assert ("bitcast_convert_type" in program) == polynomials  # 2**floor(x) of _exp2_neg
+        assert ("bitcast_convert_type" in program) == polynomials  # 2**floor(x) of exp2_neg
         loss, grad = loss_and_grad(logits, labels, **kw)
         np.testing.assert_allclose(ctc_loss(logits, labels, **kw), ref_losses(*case), rtol=1e-5)
         np.testing.assert_allclose(loss, ref_losses(*case).sum(), rtol=1e-5)
@@ -610,10 +611,10 @@ def test_both_step_forms_match_the_dp(monkeypatch):
 def test_polynomials_match_float64():
     """The CPU recursion's exp2 and log2(1 + u) against NumPy in float64, over their domains."""
     x = -np.concatenate([np.linspace(0, 1, 20001), np.linspace(1, 125, 20001)]).astype(np.float32)
-    got = np.asarray(jax.jit(ctc_module._exp2_neg)(x), np.float64)
+    got = np.asarray(jax.jit(exp2_neg)(x), np.float64)
     want = np.exp2(x.astype(np.float64))
     assert np.max(np.abs(got - want) / want) < 1.5e-7
-    assert np.all(np.asarray(ctc_module._exp2_neg(jnp.float32(-200.0))) == 0)
+    assert np.all(np.asarray(exp2_neg(jnp.float32(-200.0))) == 0)
     u = np.linspace(2.0**-30, 1, 20001).astype(np.float32)
     a = np.zeros_like(u)
     lae, weight, _ = jax.jit(ctc_module._lae_and_weight_poly)(a, np.log2(u), jnp.zeros((2, u.size)))

@@ -16,6 +16,7 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 import jaxloss
+from jaxloss.ops import rnnt as rnnt_module
 from jaxloss.ops import rnnt_loss, rnnt_loss_autodiff
 from tests._recursions import assert_unrolled_matches_reference
 
@@ -428,6 +429,27 @@ def test_loss_handles_report_the_kernels_checks_under_their_own_name():
 
 
 def test_unrolled_recursions_match_the_dp(monkeypatch):
-    # the lengths are chosen so that 4 steps per iteration divide neither scan's length
+    # the lengths are chosen so that 4 steps per iteration divide neither scan's length; a GPU
+    # takes XLA's exp in the gradient pass, not the CPU's polynomial
+    monkeypatch.setattr(rnnt_module, "use_polynomials", lambda dtype: False)
     case = random_case(3, time=5)
     assert_unrolled_matches_reference(monkeypatch, rnnt_loss, case, ref_losses, ref_grad)
+
+
+def test_both_softmax_forms_match_the_dp(monkeypatch):
+    """The gradient pass's softmax with the float32 polynomial (XLA:CPU) and with XLA's exp
+    (other backends, float64) gives the float64 DP's gradient. The second form gets a shape of its
+    own, so that its program is traced afresh with the setting (not taken from the cache)."""
+    for polynomial, time in ((True, 4), (False, 6)):
+        monkeypatch.setattr(rnnt_module, "use_polynomials", lambda dtype, p=polynomial: p)
+        logits, labels, logit_lengths, label_lengths = case = random_case(7, time=time)
+        kw = dict(logit_lengths=logit_lengths, label_lengths=label_lengths)
+
+        def total(x, labels=labels, kw=kw):
+            return rnnt_loss(x, labels, **kw).sum()
+
+        program = str(jax.make_jaxpr(jax.grad(total))(logits))
+        assert ("bitcast_convert_type" in program) == polynomial  # 2**floor(x) of exp2_neg
+        loss, grad = loss_and_grad(rnnt_loss, logits, labels, **kw)
+        np.testing.assert_allclose(loss, ref_losses(*case).sum(), rtol=1e-5)
+        np.testing.assert_allclose(grad, ref_grad(*case), atol=2e-5)

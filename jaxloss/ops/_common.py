@@ -230,3 +230,44 @@ SCAN_UNROLL: dict[str, int] = {"gpu": 16}
 def scan_unroll() -> int:
     """``unroll`` for a time recursion's ``lax.scan`` on the default backend (see SCAN_UNROLL)."""
     return SCAN_UNROLL.get(jax.default_backend(), 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# float32 exp2 without XLA's exp2 (the time recursions on XLA:CPU)
+
+# 2**f on [0, 1]: a least-squares Chebyshev fit in float64, converted to monomial coefficients.
+EXP2_FRAC = (
+    1.0,
+    0.693146824836731,
+    0.24023109674453735,
+    0.055478911846876144,
+    0.009686187840998173,
+    0.001238240976817906,
+    0.00021871253557037562,
+)
+
+
+def horner(coefs: tuple[float, ...], x: jax.Array) -> jax.Array:
+    """``sum(coefs[k] * x**k)`` by Horner's rule, in ``x``'s dtype."""
+    r = jnp.asarray(coefs[-1], x.dtype)
+    for c in coefs[-2::-1]:
+        r = r * x + jnp.asarray(c, x.dtype)
+    return r
+
+
+def exp2_neg(x: jax.Array) -> jax.Array:
+    """``2**x`` for float32 ``x <= 0``: :data:`EXP2_FRAC` at the fraction of ``x``, scaled by
+    ``2**floor(x)`` through the exponent bits; 0 below -127, NaN stays NaN. Within 8.1e-8
+    relative of the float64 value for ``x >= -125`` (XLA's ``exp2``: 4e-6) and about half its
+    cost on XLA:CPU. Arguments up to 127 work too (a rounding excess above 0 is harmless)."""
+    x = jnp.maximum(x, -127.0)
+    n = jnp.floor(x)
+    scale = lax.bitcast_convert_type((n.astype(jnp.int32) + 127) << 23, jnp.float32)
+    return horner(EXP2_FRAC, x - n) * scale
+
+
+def use_polynomials(dtype: Any) -> bool:
+    """Whether a kernel takes the float32 polynomials (:func:`exp2_neg`) for XLA's transcendentals:
+    on XLA:CPU in float32 only (a GPU's ``exp2`` and ``log2`` are hardware instructions; float64
+    keeps XLA's). Read from ``jax.default_backend()`` at trace time, as :func:`scan_unroll`."""
+    return jnp.dtype(dtype) == jnp.float32 and jax.default_backend() == "cpu"

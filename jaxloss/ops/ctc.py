@@ -44,7 +44,7 @@ On a GPU both scans run 16 steps per loop iteration (``_common.SCAN_UNROLL``: 1.
 optax's speed at B=64 T=150 on an H200, 1.52x to 2.56x at B=8 T=1000).
 
 Polynomials (XLA:CPU, float32). A step's ``exp2`` and ``log2`` cost XLA:CPU about 1 and 1.6 ns
-per state on its small arrays; float32 polynomials (:func:`_exp2_neg`, and ``u * q(u)`` for
+per state on its small arrays; float32 polynomials (``_common.exp2_neg``, and ``u * q(u)`` for
 ``log2(1 + u)``, both as accurate as XLA's own) cost about 0.9 ns for the two. Written plainly
 they do not pay: XLA:CPU's cost model counts a fused loop whose flops exceed its bytes as
 compute-bound and splits it over its threads, which costs a small step more than the polynomials
@@ -148,7 +148,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxloss.ops._common import scan_unroll
+from jaxloss.ops._common import exp2_neg, horner, scan_unroll, use_polynomials
 from jaxloss.ops._sharding import vary_like
 
 __all__ = [
@@ -316,11 +316,9 @@ def _lae_and_weight(a, b):
     return jnp.where(up, a, b) + jnp.log2(1.0 + u), jnp.where(up, 1.0, u) / (1.0 + u)
 
 
-# float32 polynomials for the CPU recursion (see "Polynomials" in the module docstring): least-
-# squares Chebyshev fits on [0, 1] in float64, converted to monomial coefficients. log2(1 + u) =
-# u * q(u) is within 1.7e-7 of the float64 value (XLA's log2(1 + u): 1.5e-7); 2**f for the
-# fraction f of x, scaled by 2**floor(x) through the exponent bits, within 8.1e-8 relative for
-# x >= -125 (XLA's exp2: 4e-6).
+# log2(1 + u) = u * q(u) on [0, 1] for the CPU recursion (see "Polynomials" in the module
+# docstring): a least-squares Chebyshev fit in float64, converted to monomial coefficients; within
+# 1.7e-7 of the float64 value (XLA's log2(1 + u): 1.5e-7).
 _LOG2_1P_Q = (
     1.442694902420044,
     -0.7213367819786072,
@@ -332,30 +330,6 @@ _LOG2_1P_Q = (
     -0.04214145988225937,
     0.0074818129651248455,
 )
-_EXP2_FRAC = (
-    1.0,
-    0.693146824836731,
-    0.24023109674453735,
-    0.055478911846876144,
-    0.009686187840998173,
-    0.001238240976817906,
-    0.00021871253557037562,
-)
-
-
-def _horner(coefs, x):
-    r = jnp.asarray(coefs[-1], x.dtype)
-    for c in coefs[-2::-1]:
-        r = r * x + jnp.asarray(c, x.dtype)
-    return r
-
-
-def _exp2_neg(x):
-    """``2**x`` for float32 ``x <= 0`` (0 below -127), without XLA's ``exp2``."""
-    x = jnp.maximum(x, -127.0)
-    n = jnp.floor(x)
-    scale = lax.bitcast_convert_type((n.astype(jnp.int32) + 127) << 23, jnp.float32)
-    return _horner(_EXP2_FRAC, x - n) * scale
 
 
 def _lae_and_weight_poly(a, b, scratch):
@@ -365,18 +339,12 @@ def _lae_and_weight_poly(a, b, scratch):
     costs a small step more than the polynomials save; a fusion that ends in a
     ``dynamic_update_slice`` it never splits. Returns the sum, the weight and the scratch."""
     d = a - b
-    u = _exp2_neg(-jnp.abs(d))
+    u = exp2_neg(-jnp.abs(d))
     up = d > 0
     scratch = lax.dynamic_update_index_in_dim(
-        scratch, jnp.where(up, a, b) + u * _horner(_LOG2_1P_Q, u), 0, 0
+        scratch, jnp.where(up, a, b) + u * horner(_LOG2_1P_Q, u), 0, 0
     )
     return scratch[0], jnp.where(up, 1.0, u) / (1.0 + u), scratch
-
-
-def _use_polynomials(dtype) -> bool:
-    """The polynomial step on XLA:CPU in float32; XLA's own ``exp2``/``log2`` elsewhere (a GPU's
-    are hardware instructions) and in float64."""
-    return dtype == jnp.float32 and jax.default_backend() == "cpu"
 
 
 def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | None, fast=True):
@@ -414,7 +382,7 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | No
     if fast:
         e_blank = jnp.maximum(e_blank * _LOG2E, _NEG)
         e_label = jnp.maximum(e_label * _LOG2E, _NEG)
-    poly = fast and _use_polynomials(dtype)
+    poly = fast and use_polynomials(dtype)
 
     def body(carry, xs):
         (a_blank, a_label), scratch = carry

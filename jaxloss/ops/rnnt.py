@@ -34,7 +34,11 @@ to 1: they are normalised per diagonal, which divides out the rounding that
 ``alpha + beta - log-likelihood`` shares across it. The gradient with respect to the logits is then
 one vectorised pass, ``softmax * occupancy - p_blank [v = blank] - p_label [v = label]``, with
 the two indicator terms as ``iota == index`` selects inside the same loop (no scatter, no one-hot),
-so the only ``[batch, T, U+1, vocab]`` array the backward builds is the gradient itself.
+so the only ``[batch, T, U+1, vocab]`` array the backward builds is the gradient itself. On XLA:CPU
+in float32 that pass's ``exp`` is the float32 polynomial of ``_common.exp2_neg`` (as accurate as
+XLA's, at about half its cost, the pass's main arithmetic): the value and gradient took about 0.83
+of the time with it (81 against 98 ms at B=8, T=200, U=50, V=256). The same polynomial in the
+forward's normaliser made that reduction about 4x slower, and ``exp2`` there was no faster.
 
 Numerics and edge cases. ``log(0)`` is the finite sentinel of :mod:`jaxloss.ops.ctc`. A row with
 ``logit_length == 0``, or whose every path crosses a logit of ``-inf``, has no path: its loss is
@@ -62,9 +66,10 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxloss.ops._common import logsumexp, private_copy, scan_unroll
+from jaxloss.ops._common import exp2_neg, logsumexp, private_copy, scan_unroll, use_polynomials
 from jaxloss.ops._sharding import vary_like
 from jaxloss.ops.ctc import (
+    _LOG2E,
     _NEG,
     _check_blank,
     _check_int_array,
@@ -306,7 +311,11 @@ def _rnnt_core_bwd(blank, clamp, res, g):
     occupancy = (p_blank + p_label)[..., None]
     label_next = jnp.concatenate([lab, jnp.full((lab.shape[0], 1), -1, lab.dtype)], axis=1)
     classes = lax.broadcasted_iota(jnp.int32, (1, 1, 1, vocab), 3)
-    grad = jnp.exp(private_copy(x, dtype, site=302).astype(dtype) - lse[..., None]) * occupancy
+    log_softmax = private_copy(x, dtype, site=302).astype(dtype) - lse[..., None]
+    # XLA:CPU's exp is most of this pass's arithmetic; the polynomial costs about half as much
+    poly = use_polynomials(dtype)
+    softmax = exp2_neg(log_softmax * _LOG2E) if poly else jnp.exp(log_softmax)
+    grad = softmax * occupancy
     grad = grad - jnp.where(classes == blank, p_blank[..., None], 0.0)
     grad = grad - jnp.where(classes == label_next[:, None, :, None], p_label[..., None], 0.0)
     if clamp is not None:
