@@ -49,7 +49,7 @@ per state on its small arrays; float32 polynomials (``_common.exp2_neg``, and ``
 they do not pay: XLA:CPU's cost model counts a fused loop whose flops exceed its bytes as
 compute-bound and splits it over its threads, which costs a small step more than the polynomials
 save. It never splits a fusion that ends in a ``dynamic_update_slice``, so each log-add-exp is
-written into a two-row scratch buffer the loop carries (:func:`_lae_and_weight_poly`). GPUs keep
+written into a two-row scratch buffer the loop carries (:func:`_lae_and_weight`). GPUs keep
 their hardware ``exp2`` and ``log2``, float64 keeps XLA's.
 
 Off the loop's path. The forward rule gathers the emissions less each frame's largest logit
@@ -61,10 +61,10 @@ the other core while the loop runs. The difference is reduced from the loop's re
 so that the logsumexp stays alive through the loop: XLA would otherwise give its buffer to the
 loop's temporaries, and the loop would wait for every pass that reads it. The backward's two
 per-frame sums are folded to 32 columns before they are reduced: XLA:CPU runs a longer row
-reduction as two kernels, and a step pays for each kernel it runs. Together these three took the
-value and gradient from about 2.0x to 2.2-2.3x optax's speed at B=64, T=150 and from about 3.5x
-to 4.1-4.4x at B=8, T=1000, and the plain forward from 3.2 to 2.6 ms and from 11.6 to 8.7 ms; each
-piece's share is in ``benchmarks/results/ctc_cpu_attempts.md``.
+reduction as two kernels, and a step pays for each kernel it runs. Each of the three changes
+alone was within the run-to-run spread; together they took the small shape (B=64, T=150) clear of
+2x optax's speed and made the plain forward faster too. Each one's share is in
+``benchmarks/results/ctc_cpu_attempts.md``, the suite's figures in the README.
 
 Measured and not kept (CPU): unrolling the scans (2-3x slower), a ``[labels, batch]`` layout,
 per-frame gathers, a one-hot class mapping; one scan running alpha forward and beta backward
@@ -302,20 +302,6 @@ def _emissions(logits, shift, lab, blank: int, time_major_gather: bool = True):
     return e_blank, e_label
 
 
-def _lae_and_weight(a, b):
-    """Base-2 ``logaddexp(a, b)`` (as :func:`_lae2_fast`) and its derivative with respect to ``a``.
-
-    With ``u = 2**(-|a - b|)``, ``log2(2**a + 2**b) = max + log2(1 + u)`` and the share of the
-    sum that came from ``a`` is ``1 / (1 + u)`` when ``a`` is the larger, ``u / (1 + u)``
-    otherwise: one division from what the step computes anyway (``1 - w`` is ``b``'s share).
-    Exactly 1 or 0 when the other argument is the ``_NEG`` sentinel.
-    """
-    d = a - b
-    u = jnp.exp2(-jnp.abs(d))
-    up = d > 0
-    return jnp.where(up, a, b) + jnp.log2(1.0 + u), jnp.where(up, 1.0, u) / (1.0 + u)
-
-
 # log2(1 + u) = u * q(u) on [0, 1] for the CPU recursion (see "Polynomials" in the module
 # docstring): a least-squares Chebyshev fit in float64, converted to monomial coefficients; within
 # 1.7e-7 of the float64 value (XLA's log2(1 + u): 1.5e-7).
@@ -332,19 +318,32 @@ _LOG2_1P_Q = (
 )
 
 
-def _lae_and_weight_poly(a, b, scratch):
-    """:func:`_lae_and_weight` with the float32 polynomials, its sum written into row 0 of
-    ``scratch`` ([2, ...]: a whole-array update would be simplified away). XLA:CPU counts a fused
-    loop whose flops exceed its bytes as compute-bound and splits it over its threads, which
-    costs a small step more than the polynomials save; a fusion that ends in a
-    ``dynamic_update_slice`` it never splits. Returns the sum, the weight and the scratch."""
+def _lae_and_weight(a, b, scratch=None):
+    """Base-2 ``logaddexp(a, b)`` (as :func:`_lae2_fast`), its derivative with respect to ``a``,
+    and ``scratch``.
+
+    With ``u = 2**(-|a - b|)``, ``log2(2**a + 2**b) = max + log2(1 + u)`` and the share of the
+    sum that came from ``a`` is ``1 / (1 + u)`` when ``a`` is the larger, ``u / (1 + u)``
+    otherwise: one division from what the step computes anyway (``1 - w`` is ``b``'s share).
+    Exactly 1 or 0 when the other argument is the ``_NEG`` sentinel.
+
+    With a ``scratch`` buffer ``[2, ...]`` (XLA:CPU, float32), ``2**x`` and ``log2(1 + u)`` are
+    the float32 polynomials and the sum is written into row 0 of ``scratch`` (a whole-array update
+    would be simplified away): XLA:CPU counts a fused loop whose flops exceed its bytes as
+    compute-bound and splits it over its threads, which costs a small step more than the
+    polynomials save, and it never splits a fusion that ends in a ``dynamic_update_slice``.
+    """
     d = a - b
-    u = exp2_neg(-jnp.abs(d))
     up = d > 0
-    scratch = lax.dynamic_update_index_in_dim(
-        scratch, jnp.where(up, a, b) + u * horner(_LOG2_1P_Q, u), 0, 0
-    )
-    return scratch[0], jnp.where(up, 1.0, u) / (1.0 + u), scratch
+    if scratch is None:
+        u = jnp.exp2(-jnp.abs(d))
+        total = jnp.where(up, a, b) + jnp.log2(1.0 + u)
+    else:
+        u = exp2_neg(-jnp.abs(d))
+        total = jnp.where(up, a, b) + u * horner(_LOG2_1P_Q, u)
+        scratch = lax.dynamic_update_index_in_dim(scratch, total, 0, 0)
+        total = scratch[0]
+    return total, jnp.where(up, 1.0, u) / (1.0 + u), scratch
 
 
 def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | None, fast=True):
@@ -389,14 +388,11 @@ def _alpha_scan(logits, lab, skip, logit_lengths, blank: int, *, store: str | No
         e_blank, e_label, valid_t = xs
         # P[i]: reach blank i from blank i or label i-1; the skip i-2 -> i of label i adds P too.
         q_from = _pad_front(a_label)
-        if poly:
-            p, w_p, s_p = _lae_and_weight_poly(a_blank, q_from, scratch[0])
+        if poly or store == "weights":
+            p, w_p, s_p = _lae_and_weight(a_blank, q_from, scratch[0] if poly else None)
             q = jnp.where(skip, p[:, :n], a_blank[:, :n])
-            stay, w_l, s_l = _lae_and_weight_poly(a_label, q, scratch[1])
-            scratch = (s_p, s_l)
-        elif store == "weights":
-            p, w_p = _lae_and_weight(a_blank, q_from)
-            stay, w_l = _lae_and_weight(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
+            stay, w_l, s_l = _lae_and_weight(a_label, q, scratch[1] if poly else None)
+            scratch = (s_p, s_l) if poly else scratch
         else:
             p = lae(a_blank, q_from)
             stay = lae(a_label, jnp.where(skip, p[:, :n], a_blank[:, :n]))
